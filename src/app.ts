@@ -1,0 +1,77 @@
+// Builds the service from explicit dependencies and returns start/stop. Tests run it in-process;
+// only main.ts reads the environment and handles signals.
+import type { Logger } from "pino";
+import type { DatabasePool } from "slonik";
+import { AuthServiceService } from "../gen/qod/v1/auth";
+import { DatabaseServiceService } from "../gen/qod/v1/database";
+import { PoolServiceService } from "../gen/qod/v1/pool";
+import { TenantServiceService } from "../gen/qod/v1/tenant";
+import { createAuthenticator } from "./auth/authenticator";
+import type { Config } from "./config";
+import { poolHandlers } from "./pools/handlers";
+import { compose } from "./server/context";
+import { createGrpcServer, type GrpcService } from "./server/grpc";
+import { authenticateMiddleware } from "./server/middleware/authenticate";
+import { deadlineMiddleware } from "./server/middleware/deadline";
+import { errorsMiddleware } from "./server/middleware/errors";
+import { loggingMiddleware } from "./server/middleware/logging";
+import { readDescriptor } from "./server/reflection";
+import { bindService } from "./server/unary";
+import { unimplementedHandlers } from "./server/unimplemented";
+import { tenantHandlers } from "./tenants/handlers";
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  pool: DatabasePool;
+  logger: Logger;
+}
+
+export interface App {
+  /** Starts listening; returns the bound ports (useful when the config asks for port 0). */
+  start(): Promise<{ grpcPort: number }>;
+  /** Stops accepting calls, lets in-flight ones finish within the grace period, then closes. */
+  stop(): Promise<void>;
+}
+
+export function createApp(deps: AppDeps): App {
+  const { config, pool, logger } = deps;
+  const authenticator = createAuthenticator({ apiKey: config.apiKey });
+  // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
+  const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
+  const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
+    name,
+    definition,
+    implementation: bindService(definition, handlers, wrap, logger),
+  });
+  const grpc = createGrpcServer(
+    [
+      service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool)),
+      service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool)),
+      service("qod.v1.DatabaseService", DatabaseServiceService, unimplementedHandlers(DatabaseServiceService)),
+      service("qod.v1.AuthService", AuthServiceService, unimplementedHandlers(AuthServiceService)),
+    ],
+    readDescriptor(),
+  );
+
+  return {
+    async start() {
+      const grpcPort = await grpc.listen(config.host, config.grpcPort);
+      logger.info({ host: config.host, grpcPort }, "serving gRPC");
+      return { grpcPort };
+    },
+    async stop() {
+      grpc.setServing(false);
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          grpc.server.forceShutdown();
+          resolve();
+        }, config.shutdownGraceMs);
+        force.unref();
+        grpc.server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,161 @@
+// The only reader of process.env: the environment is parsed once into a frozen, typed Config.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(0).max(65535);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === "" ? undefined : v));
+const byteLength = (min: number, max = Infinity) => (v: string | undefined) =>
+  v === undefined || (Buffer.byteLength(v) >= min && Buffer.byteLength(v) <= max);
+const flag = z
+  .enum(["true", "false", "1", "0", ""])
+  .optional()
+  .transform((v) => v === "true" || v === "1");
+
+const EnvSchema = z.object({
+  QOD_GRPC_PORT: port.default(50051),
+  QOD_HTTP_PORT: port.default(20900),
+  QOD_HOST: z.string().min(1).default("127.0.0.1"),
+  QOD_DATA_DIR: z.string().min(1).default("./.qod"),
+  QOD_PG_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must be a postgres:// URL"),
+  QOD_PG_HOST: optionalText,
+  QOD_PG_PORT: port.default(5432),
+  QOD_PG_USER: z.string().min(1).default("postgres"),
+  QOD_PG_PASSWORD: optionalText,
+  QOD_PG_DBNAME: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lowercase identifier").default("qod"),
+  QOD_PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  QOD_API_KEY: optionalText.refine(byteLength(16), "must be at least 16 bytes"),
+  QOD_ADMIN_USERNAME: z.string().min(1).max(64).default("admin"),
+  QOD_ADMIN_PASSWORD: z.string().min(1).max(72).default("admin"),
+  QOD_SESSION_JWT_SECRET: optionalText.refine(byteLength(32), "must be at least 32 bytes"),
+  QOD_SESSION_TTL_SEC: z.coerce.number().int().min(60).max(30 * 86400).default(3600),
+  QOD_VAULT_ENC_KEY: optionalText.refine(byteLength(32, 32), "must be exactly 32 bytes"),
+  API_JWT_SECRET: optionalText.refine(byteLength(32), "must be at least 32 bytes"),
+  QOD_DATA_PATH: optionalText,
+  QOD_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  QOD_RECONCILE_INTERVAL_SEC: z.coerce.number().int().min(1).max(86400).default(30),
+  QOD_OIDC_ALLOW_INSECURE: flag,
+  QOD_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
+  QOD_LOGIN_WINDOW_SEC: z.coerce.number().int().min(1).max(86400).default(300),
+  QOD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  QOD_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+});
+
+/** Connection to the shared Postgres server, either embedded or given. */
+export interface PgTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+}
+
+export interface Config {
+  grpcPort: number;
+  httpPort: number;
+  host: string;
+  dataDir: string;
+  /** Undefined when the embedded Postgres must be started. */
+  pg: (PgTarget & { url?: string }) | undefined;
+  pgDatabase: string;
+  pgPoolSize: number;
+  apiKey: string | undefined;
+  adminUsername: string;
+  adminPassword: string;
+  sessionJwtSecret: string | undefined;
+  sessionTtlSec: number;
+  vaultEncKey: string | undefined;
+  apiJwtSecret: string | undefined;
+  dataPath: string;
+  logLevel: z.infer<typeof EnvSchema>["QOD_LOG_LEVEL"];
+  reconcileIntervalSec: number;
+  oidcAllowInsecure: boolean;
+  loginMaxFailures: number;
+  loginWindowSec: number;
+  maxBodyBytes: number;
+  shutdownGraceMs: number;
+}
+
+/** Thrown for a bad environment; the message names each offending variable. */
+export class ConfigError extends Error {}
+
+function pgFromUrl(url: string): PgTarget & { url: string } {
+  const u = new URL(url);
+  return {
+    url,
+    host: decodeURIComponent(u.hostname) || "127.0.0.1",
+    port: u.port ? Number(u.port) : 5432,
+    user: decodeURIComponent(u.username) || "postgres",
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+  };
+}
+
+/** Parses the environment. Pure: secrets that are not given stay undefined (see withGeneratedSecrets). */
+export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.QOD_DATA_DIR);
+  const pg = e.QOD_PG_URL
+    ? pgFromUrl(e.QOD_PG_URL)
+    : e.QOD_PG_HOST
+      ? { host: e.QOD_PG_HOST, port: e.QOD_PG_PORT, user: e.QOD_PG_USER, password: e.QOD_PG_PASSWORD }
+      : undefined;
+  return Object.freeze({
+    grpcPort: e.QOD_GRPC_PORT,
+    httpPort: e.QOD_HTTP_PORT,
+    host: e.QOD_HOST,
+    dataDir,
+    pg,
+    pgDatabase: e.QOD_PG_DBNAME,
+    pgPoolSize: e.QOD_PG_POOL_SIZE,
+    apiKey: e.QOD_API_KEY,
+    adminUsername: e.QOD_ADMIN_USERNAME,
+    adminPassword: e.QOD_ADMIN_PASSWORD,
+    sessionJwtSecret: e.QOD_SESSION_JWT_SECRET,
+    sessionTtlSec: e.QOD_SESSION_TTL_SEC,
+    vaultEncKey: e.QOD_VAULT_ENC_KEY,
+    apiJwtSecret: e.API_JWT_SECRET,
+    dataPath: path.resolve(e.QOD_DATA_PATH ?? path.join(dataDir, "lake")),
+    logLevel: e.QOD_LOG_LEVEL,
+    reconcileIntervalSec: e.QOD_RECONCILE_INTERVAL_SEC,
+    oidcAllowInsecure: e.QOD_OIDC_ALLOW_INSECURE,
+    loginMaxFailures: e.QOD_LOGIN_MAX_FAILURES,
+    loginWindowSec: e.QOD_LOGIN_WINDOW_SEC,
+    maxBodyBytes: e.QOD_MAX_BODY_BYTES,
+    shutdownGraceMs: e.QOD_SHUTDOWN_GRACE_MS,
+  });
+}
+
+const GeneratedSecrets = z.object({ sessionJwtSecret: z.string().min(32), vaultEncKey: z.string().length(32) });
+
+/**
+ * Fills the secrets the environment did not give with values generated once and kept in
+ * `${dataDir}/secrets.json` (mode 0600), so restarts keep sessions and ciphertexts readable.
+ */
+export function withGeneratedSecrets(config: Readonly<Config>): Readonly<Config> {
+  if (config.sessionJwtSecret && config.vaultEncKey) return config;
+  const file = path.join(config.dataDir, "secrets.json");
+  let stored: z.infer<typeof GeneratedSecrets>;
+  try {
+    stored = GeneratedSecrets.parse(JSON.parse(readFileSync(file, "utf8")));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new ConfigError(`${file} is unreadable or malformed; remove it or set QOD_SESSION_JWT_SECRET and QOD_VAULT_ENC_KEY`);
+    }
+    stored = { sessionJwtSecret: randomBytes(48).toString("base64url"), vaultEncKey: randomBytes(24).toString("base64") };
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, JSON.stringify(stored), { mode: 0o600, flag: "wx" });
+  }
+  return Object.freeze({
+    ...config,
+    sessionJwtSecret: config.sessionJwtSecret ?? stored.sessionJwtSecret,
+    vaultEncKey: config.vaultEncKey ?? stored.vaultEncKey,
+  });
+}

@@ -1,0 +1,58 @@
+// Maps database errors to client-safe AppErrors. Constraint names are the contract between the
+// migrations and the messages a client sees (STYLE §2.3: uniqueness comes from constraints).
+import {
+  BackendTerminatedError,
+  CheckIntegrityConstraintViolationError,
+  ConnectionError,
+  ForeignKeyIntegrityConstraintViolationError,
+  StatementCancelledError,
+  StatementTimeoutError,
+  UniqueIntegrityConstraintViolationError,
+} from "slonik";
+import { AppError, type Reason } from "../errors";
+
+/** What a violation of each named constraint means to a client. */
+const CONSTRAINTS: Record<string, { reason: Reason; message: string }> = {
+  tenants_pkey: { reason: "exists", message: "tenant already exists" },
+  tenants_display_name_key: { reason: "exists", message: "a tenant with this display name already exists" },
+  databases_name_key: { reason: "exists", message: "a database with this name already exists" },
+  databases_tenant_fkey: { reason: "not_found", message: "tenant not found" },
+  pools_tenant_name_key: { reason: "exists", message: "a pool with this name already exists in the tenant" },
+  pools_tenant_fkey: { reason: "has_pools", message: "the tenant has pools; delete them first" },
+  pools_database_fkey: { reason: "has_pools", message: "the database has pools; delete them first" },
+  users_realm_username_key: { reason: "exists", message: "a user with this name already exists" },
+  users_tenant_fkey: { reason: "not_found", message: "tenant not found" },
+};
+
+/** SQLSTATE classes that mean the database cannot be reached or is going away. */
+const UNAVAILABLE_CODES = /^(08|53|57P0[1-3])/;
+
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Returns an AppError for database errors a client can meet; anything else is returned as is. */
+export function mapDatabaseError(err: unknown): unknown {
+  if (err instanceof AppError) return err;
+  if (
+    err instanceof UniqueIntegrityConstraintViolationError ||
+    err instanceof ForeignKeyIntegrityConstraintViolationError ||
+    err instanceof CheckIntegrityConstraintViolationError
+  ) {
+    const known = err.constraint ? CONSTRAINTS[err.constraint] : undefined;
+    if (known) return new AppError(known.reason, known.message, [], { cause: err });
+    return err;
+  }
+  if (err instanceof StatementTimeoutError || err instanceof StatementCancelledError) {
+    return new AppError("deadline_exceeded", "the operation ran out of time", [], { cause: err });
+  }
+  if (err instanceof ConnectionError || err instanceof BackendTerminatedError) {
+    return new AppError("unavailable", "the state database is unavailable", [], { cause: err });
+  }
+  const code = sqlState(err) ?? sqlState((err as { cause?: unknown } | null)?.cause);
+  if (code && (UNAVAILABLE_CODES.test(code) || code === "ECONNREFUSED" || code === "ECONNRESET" || code === "ETIMEDOUT")) {
+    return new AppError("unavailable", "the state database is unavailable", [], { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,46 @@
+// Process entry: config → Postgres (embedded unless configured) → migrate → serve → stop on signal.
+import { createApp } from "./app";
+import { ConfigError, loadConfig, withGeneratedSecrets } from "./config";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
+import { openStateDatabase } from "./db/state";
+import { createLogger } from "./logger";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = withGeneratedSecrets(loadConfig(process.env));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  let embedded: EmbeddedPostgres | undefined;
+  const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
+  const pool = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
+  const app = createApp({ config, pool, logger });
+  await app.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    try {
+      await app.stop();
+      await pool.end();
+      await embedded?.stop();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`qod failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

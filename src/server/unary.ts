@@ -1,0 +1,75 @@
+// Adapts plain async handlers to grpc-js's callback API, in one place (after nice-grpc's
+// handleUnaryCall). Handlers are typed from the ts-proto service definition.
+import { randomUUID } from "node:crypto";
+import {
+  Metadata,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { AppError, toServiceError } from "../errors";
+import type { AuthedContext, CallContext, Handler } from "./context";
+import { metadataValue } from "./context";
+
+type RequestOf<M> = M extends { requestDeserialize: (bytes: Buffer) => infer R } ? R : never;
+type ResponseOf<M> = M extends { responseSerialize: (value: infer R) => Buffer } ? R : never;
+
+/**
+ * Async handlers for every method of a service. Methods listed in `Public` run without a
+ * credential and get a CallContext; all others get an AuthedContext, so a handler that reads
+ * `ctx.principal` only compiles where authentication runs.
+ */
+export type ServiceHandlers<D extends ServiceDefinition, Public extends keyof D = never> = {
+  [K in keyof D]: (request: RequestOf<D[K]>, ctx: K extends Public ? CallContext : AuthedContext) => Promise<ResponseOf<D[K]>>;
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, log: Logger): CallContext {
+  const given = metadataValue(call.metadata, "x-request-id");
+  const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+  const controller = new AbortController();
+  call.once("cancelled", () => controller.abort(new AppError("cancelled", "the call was cancelled")));
+  const raw = call.getDeadline();
+  const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
+  return {
+    method,
+    metadata: call.metadata,
+    peer: call.getPeer(),
+    signal: controller.signal,
+    deadline,
+    requestId,
+    log: log.child({ requestId, method }),
+  };
+}
+
+/** Builds the grpc-js implementation of a service from async handlers and the middleware chain. */
+export function bindService<D extends ServiceDefinition>(
+  definition: D,
+  handlers: { [K in keyof D]: (request: RequestOf<D[K]>, ctx: never) => Promise<ResponseOf<D[K]>> },
+  wrap: (handler: Handler) => Handler,
+  log: Logger,
+): UntypedServiceImplementation {
+  const implementation: UntypedServiceImplementation = {};
+  for (const key of Object.keys(definition) as (keyof D & string)[]) {
+    const { path } = definition[key];
+    const handler = wrap(handlers[key] as unknown as Handler);
+    implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      const ctx = createContext(call, path, log);
+      const headers = new Metadata();
+      headers.set("x-request-id", ctx.requestId);
+      call.sendMetadata(headers);
+      handler(call.request, ctx).then(
+        (response) => callback(null, response),
+        (err: unknown) => {
+          // The errors middleware turns everything into an AppError; this is a last guard.
+          const appError = err instanceof AppError ? err : new AppError("internal", "internal error");
+          callback(toServiceError(appError, ctx.requestId));
+        },
+      );
+    };
+  }
+  return implementation;
+}

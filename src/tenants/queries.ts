@@ -1,0 +1,75 @@
+// All SQL of the tenants domain. Each query takes the connection first, so the handler owns the
+// transaction.
+import type { CommonQueryMethods } from "slonik";
+import { sql } from "../db/sql";
+import type { Page } from "../pagination";
+import { TenantRow } from "./rows";
+
+/** Tenant columns plus its pool names, for a relation aliased `t`. */
+const tenantColumns = sql.fragment`
+  t.name, t.display_name, t.disabled, t.auth_provider, t.auth_config, t.created_at, t.updated_at,
+  ARRAY(SELECT p.name FROM pools p WHERE p.tenant = t.name ORDER BY p.name) AS pools`;
+
+export interface NewTenant {
+  name: string;
+  displayName: string;
+  authProvider: string;
+  authConfig: Record<string, string>;
+}
+
+export function insertTenant(db: CommonQueryMethods, tenant: NewTenant): Promise<TenantRow> {
+  return db.one(sql.type(TenantRow)`
+    WITH t AS (
+      INSERT INTO tenants (name, display_name, auth_provider, auth_config)
+      VALUES (${tenant.name}, ${tenant.displayName}, ${tenant.authProvider}, ${sql.jsonb(tenant.authConfig)})
+      RETURNING *)
+    SELECT ${tenantColumns} FROM t`);
+}
+
+export function findTenantByName(db: CommonQueryMethods, name: string): Promise<TenantRow | null> {
+  return db.maybeOne(sql.type(TenantRow)`SELECT ${tenantColumns} FROM tenants t WHERE t.name = ${name}`);
+}
+
+/** One page of tenants ordered by name; `visible` limits it to those names when given. */
+export function listTenants(db: CommonQueryMethods, page: Page, visible: readonly string[] | undefined): Promise<readonly TenantRow[]> {
+  return db.any(sql.type(TenantRow)`
+    SELECT ${tenantColumns} FROM tenants t
+    WHERE ${sql.join(
+      [
+        page.after === undefined ? sql.fragment`TRUE` : sql.fragment`t.name > ${page.after}`,
+        visible === undefined ? sql.fragment`TRUE` : sql.fragment`t.name = ANY(${sql.array(visible, "text")})`,
+      ],
+      sql.fragment` AND `,
+    )}
+    ORDER BY t.name
+    LIMIT ${page.limit + 1}`);
+}
+
+export function updateTenantDisabled(db: CommonQueryMethods, name: string, disabled: boolean): Promise<TenantRow | null> {
+  return db.maybeOne(sql.type(TenantRow)`
+    WITH t AS (
+      UPDATE tenants SET disabled = ${disabled}, updated_at = now() WHERE name = ${name} RETURNING *)
+    SELECT ${tenantColumns} FROM t`);
+}
+
+export function updateTenantAuth(
+  db: CommonQueryMethods,
+  name: string,
+  authProvider: string,
+  authConfig: Record<string, string>,
+): Promise<TenantRow | null> {
+  return db.maybeOne(sql.type(TenantRow)`
+    WITH t AS (
+      UPDATE tenants SET auth_provider = ${authProvider}, auth_config = ${sql.jsonb(authConfig)}, updated_at = now()
+      WHERE name = ${name} RETURNING *)
+    SELECT ${tenantColumns} FROM t`);
+}
+
+/**
+ * Deletes a tenant; its users and database rows go by cascade. Pools reference the tenant
+ * without cascade, so a tenant with pools fails on the constraint (mapped to `has_pools`).
+ */
+export async function deleteTenant(db: CommonQueryMethods, name: string): Promise<boolean> {
+  const result = await db.query(sql.typeAlias("void")`DELETE FROM tenants WHERE name = ${name}`);
+  return result.rowCount > 0;
+}

@@ -1,0 +1,82 @@
+// Turns TenantService requests into commands, or field violations (SPEC §5, §6).
+import type { CreateTenantRequest, SetTenantAuthRequest } from "../../gen/qod/v1/tenant";
+import { Violations } from "../validation";
+import type { NewTenant } from "./queries";
+
+export const AUTH_PROVIDERS = ["db", "keycloak", "google", "azure", "aws"] as const;
+export type AuthProvider = (typeof AUTH_PROVIDERS)[number];
+
+/** The key each OIDC provider needs beside `issuer` (the seed's rule). */
+const PROVIDER_KEY: Record<Exclude<AuthProvider, "db">, string> = {
+  keycloak: "realm",
+  google: "hd",
+  azure: "tenantId",
+  aws: "userPoolId",
+};
+/** Keys any OIDC provider may also carry: the expected audience of its ID tokens. */
+const OPTIONAL_OIDC_KEYS = ["clientId"];
+const MAX_DISPLAY_NAME = 200;
+const MAX_CONFIG_VALUE = 1024;
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" && url.hostname !== "" && !url.username && !url.password && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}
+
+function validateAuth(v: Violations, providerField: string, provider: string, configField: string, config: Record<string, string>): AuthProvider {
+  const chosen = provider.trim() === "" ? "db" : provider.trim();
+  if (!(AUTH_PROVIDERS as readonly string[]).includes(chosen)) {
+    v.add(providerField, "invalid_auth_provider", `must be one of ${AUTH_PROVIDERS.join(", ")}`);
+    return "db";
+  }
+  const authProvider = chosen as AuthProvider;
+  const keys = Object.keys(config);
+  if (authProvider === "db") {
+    if (keys.length > 0) v.add(configField, "invalid_auth_config", "must be empty for the db provider");
+    return authProvider;
+  }
+  const required = ["issuer", PROVIDER_KEY[authProvider]];
+  const allowed = new Set([...required, ...OPTIONAL_OIDC_KEYS]);
+  for (const key of required) {
+    if (!config[key]?.trim()) v.add(`${configField}.${key}`, "invalid_auth_config", `is required for ${authProvider}`);
+  }
+  for (const key of keys) {
+    if (!allowed.has(key)) v.add(`${configField}.${key}`, "invalid_auth_config", `is not a setting of ${authProvider}`);
+    else if ((config[key] ?? "").length > MAX_CONFIG_VALUE) v.add(`${configField}.${key}`, "invalid_auth_config", "is too long");
+  }
+  if (config.issuer?.trim() && !isHttpsUrl(config.issuer)) {
+    v.add(`${configField}.issuer`, "invalid_auth_config", "must be a full https URL without credentials, query or fragment");
+  }
+  return authProvider;
+}
+
+export function validateCreateTenant(request: CreateTenantRequest): NewTenant {
+  const v = new Violations();
+  const field = request.name.trim() === "" && request.id.trim() !== "" ? "id" : "name";
+  const name = v.name(field, field === "id" ? request.id : request.name, "invalid_id");
+  const displayName = request.displayName.trim() === "" ? name : request.displayName.trim();
+  if (displayName.length > MAX_DISPLAY_NAME) v.add("display_name", "invalid_display_name", `must be at most ${MAX_DISPLAY_NAME} characters`);
+  const authProvider = validateAuth(v, "auth_provider", request.authProvider, "auth_config", request.authConfig);
+  v.throwIfAny();
+  return { name, displayName, authProvider, authConfig: request.authConfig };
+}
+
+export function validateSetTenantAuth(request: SetTenantAuthRequest): { name: string; authProvider: AuthProvider; authConfig: Record<string, string> } {
+  const v = new Violations();
+  const name = v.name("name", request.name, "invalid_id");
+  const authProvider = validateAuth(v, "auth_provider", request.authProvider, "auth_config", request.authConfig);
+  v.throwIfAny();
+  return { name, authProvider, authConfig: request.authConfig };
+}
+
+/** Validates the tenant name of a request that only names a tenant. */
+export function validateTenantName(value: string, field = "name"): string {
+  const v = new Violations();
+  const name = v.name(field, value, "invalid_id");
+  v.throwIfAny();
+  return name;
+}
