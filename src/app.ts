@@ -7,7 +7,7 @@ import { DatabaseServiceService } from "../gen/qod/v1/database";
 import { PoolServiceService } from "../gen/qod/v1/pool";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { createAuthenticator } from "./auth/authenticator";
-import type { Config } from "./config";
+import type { Config, PgTarget } from "./config";
 import { poolHandlers } from "./pools/handlers";
 import { compose } from "./server/context";
 import { createGrpcServer, type GrpcService } from "./server/grpc";
@@ -22,7 +22,10 @@ import { tenantHandlers } from "./tenants/handlers";
 
 export interface AppDeps {
   config: Readonly<Config>;
+  /** Pool on the state database. */
   pool: DatabasePool;
+  /** The shared Postgres server that holds the state database and, by default, tenant databases. */
+  target: PgTarget;
   logger: Logger;
 }
 

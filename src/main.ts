@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   let embedded: EmbeddedPostgres | undefined;
   const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
   const pool = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
-  const app = createApp({ config, pool, logger });
+  const app = createApp({ config, pool, target, logger });
   await app.start();
 
   let stopping = false;

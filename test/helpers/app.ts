@@ -1,0 +1,78 @@
+// Starts the real service in-process on loopback ports chosen by the kernel, on a fresh state
+// database cloned from the migrated template.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { DatabasePool } from "slonik";
+import { createApp } from "../../src/app";
+import { loadConfig, type Config } from "../../src/config";
+import { createPool, pgUrl } from "../../src/db/pool";
+import { clientsFor, type Clients } from "./clients";
+import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres } from "./postgres";
+
+export const TEST_API_KEY = "test-api-key-0123456789abcdef";
+export const TEST_SESSION_SECRET = "test-session-secret-0123456789abcdef0123456789";
+export const TEST_VAULT_KEY = "0123456789abcdef0123456789abcdef";
+export const TEST_API_JWT_SECRET = "test-api-jwt-secret-0123456789abcdef0123456789";
+
+export interface TestApp {
+  config: Readonly<Config>;
+  /** Pool on the suite's own state database. */
+  pool: DatabasePool;
+  database: string;
+  grpcPort: number;
+  grpcAddress: string;
+  clients: Clients;
+  stop(): Promise<void>;
+}
+
+/** The environment a test app runs with; `env` overrides or adds variables. */
+export function testEnv(database: string, dataDir: string, env: Record<string, string> = {}): Record<string, string> {
+  const { target } = sharedPostgres();
+  return {
+    QOD_GRPC_PORT: "0",
+    QOD_HTTP_PORT: "0",
+    QOD_HOST: "127.0.0.1",
+    QOD_DATA_DIR: dataDir,
+    QOD_PG_HOST: target.host,
+    QOD_PG_PORT: String(target.port),
+    QOD_PG_USER: target.user,
+    QOD_PG_PASSWORD: target.password ?? "",
+    QOD_PG_DBNAME: database,
+    QOD_API_KEY: TEST_API_KEY,
+    QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET,
+    QOD_VAULT_ENC_KEY: TEST_VAULT_KEY,
+    API_JWT_SECRET: TEST_API_JWT_SECRET,
+    QOD_DATA_PATH: path.join(dataDir, "lake"),
+    QOD_LOG_LEVEL: "silent",
+    QOD_SHUTDOWN_GRACE_MS: "2000",
+    ...env,
+  };
+}
+
+export async function startTestApp(options: { env?: Record<string, string> } = {}): Promise<TestApp> {
+  const postgres = sharedPostgres();
+  const database = await createTestDatabase();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "qod-test-data-"));
+  const config = loadConfig(testEnv(database, dataDir, options.env));
+  const pool = await createPool(pgUrl(postgres.target, database), quietLogger, { maximumPoolSize: config.pgPoolSize });
+  const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
+  const { grpcPort } = await app.start();
+  const grpcAddress = `127.0.0.1:${grpcPort}`;
+  const clients = clientsFor(grpcAddress);
+  return {
+    config,
+    pool,
+    database,
+    grpcPort,
+    grpcAddress,
+    clients,
+    async stop() {
+      clients.close();
+      await app.stop();
+      await pool.end();
+      await dropDatabase(postgres, database);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
