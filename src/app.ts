@@ -43,8 +43,7 @@ export function createApp(deps: AppDeps): App {
   const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
     name,
-    definition,
-    implementation: bindService(definition, handlers, wrap, logger),
+    ...bindService(definition, handlers, wrap, logger),
   });
   const grpc = createGrpcServer(
     [

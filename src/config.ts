@@ -142,16 +142,26 @@ const GeneratedSecrets = z.object({ sessionJwtSecret: z.string().min(32), vaultE
 export function withGeneratedSecrets(config: Readonly<Config>): Readonly<Config> {
   if (config.sessionJwtSecret && config.vaultEncKey) return config;
   const file = path.join(config.dataDir, "secrets.json");
-  let stored: z.infer<typeof GeneratedSecrets>;
-  try {
-    stored = GeneratedSecrets.parse(JSON.parse(readFileSync(file, "utf8")));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+  const read = (): z.infer<typeof GeneratedSecrets> | undefined => {
+    try {
+      return GeneratedSecrets.parse(JSON.parse(readFileSync(file, "utf8")));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw new ConfigError(`${file} is unreadable or malformed; remove it or set QOD_SESSION_JWT_SECRET and QOD_VAULT_ENC_KEY`);
     }
-    stored = { sessionJwtSecret: randomBytes(48).toString("base64url"), vaultEncKey: randomBytes(24).toString("base64") };
+  };
+  let stored = read();
+  if (!stored) {
+    const fresh = { sessionJwtSecret: randomBytes(48).toString("base64url"), vaultEncKey: randomBytes(24).toString("base64") };
     mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, JSON.stringify(stored), { mode: 0o600, flag: "wx" });
+    try {
+      writeFileSync(file, JSON.stringify(fresh), { mode: 0o600, flag: "wx" });
+      stored = fresh;
+    } catch (err) {
+      // Another process starting on the same directory wrote it first: use theirs.
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      stored = read() ?? fresh;
+    }
   }
   return Object.freeze({
     ...config,

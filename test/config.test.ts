@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ConfigError, loadConfig, withGeneratedSecrets } from "../src/config";
+
+describe("configuration", () => {
+  it("has the documented defaults", () => {
+    const config = loadConfig({});
+    assert.equal(config.grpcPort, 50051);
+    assert.equal(config.httpPort, 20900);
+    assert.equal(config.host, "127.0.0.1");
+    assert.equal(config.pgDatabase, "qod");
+    assert.equal(config.pg, undefined, "embedded Postgres by default");
+    assert.equal(config.adminUsername, "admin");
+    assert.equal(config.adminPassword, "admin");
+    assert.equal(config.dataDir, path.resolve(".qod"));
+    assert.ok(Object.isFrozen(config));
+  });
+
+  it("reads a Postgres URL, or host/port/user/password", () => {
+    const fromUrl = loadConfig({ QOD_PG_URL: "postgres://u%40x:p%3Aw@db.example:6000/ignored" });
+    assert.deepEqual(fromUrl.pg && { host: fromUrl.pg.host, port: fromUrl.pg.port, user: fromUrl.pg.user, password: fromUrl.pg.password }, {
+      host: "db.example",
+      port: 6000,
+      user: "u@x",
+      password: "p:w",
+    });
+    const fromParts = loadConfig({ QOD_PG_HOST: "h", QOD_PG_PORT: "6001", QOD_PG_USER: "u", QOD_PG_PASSWORD: "p" });
+    assert.deepEqual(fromParts.pg, { host: "h", port: 6001, user: "u", password: "p" });
+  });
+
+  const bad: [string, Record<string, string>][] = [
+    ["QOD_GRPC_PORT", { QOD_GRPC_PORT: "70000" }],
+    ["QOD_HTTP_PORT", { QOD_HTTP_PORT: "http" }],
+    ["QOD_VAULT_ENC_KEY", { QOD_VAULT_ENC_KEY: "too-short" }],
+    ["QOD_VAULT_ENC_KEY", { QOD_VAULT_ENC_KEY: "x".repeat(33) }],
+    ["QOD_SESSION_JWT_SECRET", { QOD_SESSION_JWT_SECRET: "short" }],
+    ["API_JWT_SECRET", { API_JWT_SECRET: "short" }],
+    ["QOD_PG_URL", { QOD_PG_URL: "mysql://x" }],
+    ["QOD_LOG_LEVEL", { QOD_LOG_LEVEL: "loud" }],
+    ["QOD_SESSION_TTL_SEC", { QOD_SESSION_TTL_SEC: "-1" }],
+    ["QOD_PG_DBNAME", { QOD_PG_DBNAME: "qod; drop" }],
+  ];
+  for (const [variable, env] of bad) {
+    it(`stops with a message naming ${variable} for ${JSON.stringify(Object.values(env)[0])}`, () => {
+      assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && err.message.includes(variable));
+    });
+  }
+
+  it("generates missing secrets once, keeps them private under QOD_DATA_DIR, and reuses them", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "qod-config-"));
+    try {
+      const first = withGeneratedSecrets(loadConfig({ QOD_DATA_DIR: dir }));
+      assert.equal(Buffer.byteLength(first.vaultEncKey ?? ""), 32);
+      assert.ok(Buffer.byteLength(first.sessionJwtSecret ?? "") >= 32);
+      const file = path.join(dir, "secrets.json");
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const second = withGeneratedSecrets(loadConfig({ QOD_DATA_DIR: dir }));
+      assert.equal(second.vaultEncKey, first.vaultEncKey);
+      assert.equal(second.sessionJwtSecret, first.sessionJwtSecret);
+      const given = withGeneratedSecrets(loadConfig({ QOD_DATA_DIR: dir, QOD_VAULT_ENC_KEY: "k".repeat(32) }));
+      assert.equal(given.vaultEncKey, "k".repeat(32), "the environment wins");
+      assert.ok(readFileSync(file, "utf8").includes(first.vaultEncKey ?? "?"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,101 @@
+// The real process, as `npm start` runs it, driven by `buf curl` over reflection.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { freePort } from "../src/db/embedded";
+import { TEST_API_KEY } from "./helpers/app";
+import { bufCurl, startServerProcess, type ServerProcess } from "./helpers/process";
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("npm start with no configuration (embedded Postgres) and buf curl", function () {
+  this.timeout(180_000);
+  let dataDir: string;
+  let server: ServerProcess | undefined;
+  let grpcPort: number;
+  let env: Record<string, string>;
+  const base = () => `http://127.0.0.1:${grpcPort}`;
+  const auth = ["-H", `x-api-key: ${TEST_API_KEY}`];
+
+  before(async () => {
+    dataDir = mkdtempSync(path.join(tmpdir(), "qod-e2e-"));
+    grpcPort = await freePort();
+    env = {
+      QOD_DATA_DIR: dataDir,
+      QOD_GRPC_PORT: String(grpcPort),
+      QOD_HTTP_PORT: String(await freePort()),
+      QOD_API_KEY: TEST_API_KEY,
+      QOD_LOG_LEVEL: "info",
+    };
+    server = await startServerProcess(env, grpcPort);
+  });
+  after(async () => {
+    await server?.kill("SIGKILL");
+    // A SIGKILLed server leaves its embedded Postgres behind; stop it so no process outlives the run.
+    const pidFile = path.join(dataDir, "pg", "postmaster.pid");
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+      if (pid > 0 && processAlive(pid)) process.kill(pid, "SIGINT");
+      for (let i = 0; i < 100 && pid > 0 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("lists the qod.v1 services and health through reflection", async () => {
+    const listed = await bufCurl(["--list-services", base()]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const services = listed.stdout.trim().split("\n").sort();
+    assert.deepEqual(services, [
+      "grpc.health.v1.Health",
+      "qod.v1.AuthService",
+      "qod.v1.DatabaseService",
+      "qod.v1.PoolService",
+      "qod.v1.TenantService",
+    ]);
+    const methods = await bufCurl(["--list-methods", base()]);
+    assert.match(methods.stdout, /^qod\.v1\.TenantService\/CreateTenant$/m);
+  });
+
+  it("creates, reads and lists a tenant with a map field, and reports errors with their code", async () => {
+    const body = JSON.stringify({ name: "acme", authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/acme", realm: "acme" } });
+    const created = await bufCurl([...auth, "-d", body, `${base()}/qod.v1.TenantService/CreateTenant`]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(JSON.parse(created.stdout).tenant.authConfig.realm, "acme");
+    const got = await bufCurl([...auth, "-d", '{"name":"acme"}', `${base()}/qod.v1.TenantService/GetTenant`]);
+    assert.equal(JSON.parse(got.stdout).tenant.authProvider, "keycloak");
+    const listed = await bufCurl([...auth, "-d", "{}", `${base()}/qod.v1.TenantService/ListTenants`]);
+    assert.deepEqual(JSON.parse(listed.stdout).tenants.map((t: { name: string }) => t.name), ["acme"]);
+
+    const invalid = await bufCurl([...auth, "-d", '{"name":"no such; name"}', `${base()}/qod.v1.TenantService/CreateTenant`]);
+    assert.equal(invalid.code, 8 * 3, "INVALID_ARGUMENT");
+    assert.match(invalid.stderr, /google\.rpc\.ErrorInfo/);
+    const duplicate = await bufCurl([...auth, "-d", '{"name":"acme"}', `${base()}/qod.v1.TenantService/CreateTenant`]);
+    assert.equal(duplicate.code, 8 * 6, "ALREADY_EXISTS");
+    const anonymous = await bufCurl(["-d", "{}", `${base()}/qod.v1.TenantService/ListTenants`]);
+    assert.equal(anonymous.code, 8 * 16, "UNAUTHENTICATED");
+  });
+
+  it("recovers after SIGKILL: the next start stops the orphaned Postgres and keeps the data", async () => {
+    await server?.kill("SIGKILL");
+    server = await startServerProcess(env, grpcPort);
+    const got = await bufCurl([...auth, "-d", '{"name":"acme"}', `${base()}/qod.v1.TenantService/GetTenant`]);
+    assert.equal(got.code, 0, got.stderr);
+  });
+
+  it("shuts down gracefully on SIGTERM, stopping its Postgres", async () => {
+    const pid = Number(readFileSync(path.join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
+    assert.equal(await server?.kill("SIGTERM"), 0, server?.output());
+    server = undefined;
+    assert.equal(processAlive(pid), false, "embedded Postgres stopped");
+    const output = readFileSync(path.join(dataDir, "secrets.json"), "utf8");
+    assert.ok(output.length > 0, "generated secrets are kept under QOD_DATA_DIR");
+  });
+});

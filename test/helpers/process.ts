@@ -1,0 +1,63 @@
+// The service as a real child process (`node --import tsx src/main.ts`), and `buf curl` as an
+// independent gRPC client.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+
+export const REPO_ROOT = path.join(__dirname, "..", "..");
+const BUF = path.join(REPO_ROOT, "node_modules", ".bin", "buf");
+
+export interface BufResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `buf curl --protocol grpc --http2-prior-knowledge <args>` (exit code = 8 × gRPC code on error). */
+export function bufCurl(args: string[], timeoutMs = 20_000): Promise<BufResult> {
+  return new Promise((resolve) => {
+    execFile(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  kill(signal: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Starts the service and waits until its health check answers SERVING. */
+export async function startServerProcess(env: Record<string, string>, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const server: ServerProcess = {
+    child,
+    output: () => output,
+    exited,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  const deadline = Date.now() + timeoutMs;
+  let exitedEarly = false;
+  void exited.then(() => (exitedEarly = true));
+  while (Date.now() < deadline && !exitedEarly) {
+    const health = await bufCurl(["-d", "{}", `http://127.0.0.1:${grpcPort}/grpc.health.v1.Health/Check`], 5_000);
+    if (health.code === 0 && health.stdout.includes("SERVING")) return server;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await server.kill("SIGKILL");
+  throw new Error(`the server did not become healthy:\n${output}`);
+}
