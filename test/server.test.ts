@@ -80,3 +80,30 @@ describe("gRPC server", () => {
     }
   });
 });
+
+describe("when the state database goes down", function () {
+  this.timeout(60_000);
+
+  it("answers UNAVAILABLE with reason unavailable, and the process keeps running", async () => {
+    const { createApp } = await import("../src/app");
+    const { loadConfig } = await import("../src/config");
+    const { createPool, pgUrl } = await import("../src/db/pool");
+    const { clientsFor } = await import("./helpers/clients");
+    const { quietLogger, startPostgres } = await import("./helpers/postgres");
+    const postgres = await startPostgres();
+    const pool = await createPool(pgUrl(postgres.target, "postgres"), quietLogger, { maximumPoolSize: 1 });
+    const config = loadConfig({ QOD_GRPC_PORT: "0", QOD_API_KEY: TEST_API_KEY, QOD_LOG_LEVEL: "silent" });
+    const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
+    const { grpcPort } = await app.start();
+    const clients = clientsFor(`127.0.0.1:${grpcPort}`);
+    try {
+      await postgres.stop();
+      await expectError(clients.tenants.listTenants({}), status.UNAVAILABLE, "unavailable");
+      await expectError(clients.tenants.createTenant({ name: "down" }), status.UNAVAILABLE, "unavailable");
+    } finally {
+      clients.close();
+      await app.stop();
+      await pool.end().catch(() => {});
+    }
+  });
+});
