@@ -1,20 +1,12 @@
 // The real process, as `npm start` runs it, driven by `buf curl` over reflection.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../src/db/embedded";
+import { freePort, processAlive, stopOrphan } from "../src/db/embedded";
 import { TEST_API_KEY } from "./helpers/app";
+import { quietLogger } from "./helpers/postgres";
 import { bufCurl, startServerProcess, type ServerProcess } from "./helpers/process";
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("npm start with no configuration (embedded Postgres) and buf curl", function () {
   this.timeout(180_000);
@@ -40,12 +32,7 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
   after(async () => {
     await server?.kill("SIGKILL");
     // A SIGKILLed server leaves its embedded Postgres behind; stop it so no process outlives the run.
-    const pidFile = path.join(dataDir, "pg", "postmaster.pid");
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
-      if (pid > 0 && processAlive(pid)) process.kill(pid, "SIGINT");
-      for (let i = 0; i < 100 && pid > 0 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    }
+    await stopOrphan(path.join(dataDir, "pg"), quietLogger);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -24,7 +24,7 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
   });
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -47,7 +47,7 @@ function parentPid(pid: number): number | undefined {
  * A server left running by a process that was killed (SIGKILL leaves its child behind) holds the
  * data directory's lock. Stop it if it is orphaned; refuse if a live process still owns it.
  */
-async function stopOrphan(databaseDir: string, logger: Logger): Promise<void> {
+export async function stopOrphan(databaseDir: string, logger: Logger): Promise<void> {
   const pidFile = path.join(databaseDir, "postmaster.pid");
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
