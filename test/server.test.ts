@@ -3,9 +3,12 @@
 import assert from "node:assert/strict";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { createApp } from "../src/app";
+import { loadConfig } from "../src/config";
+import { createPool, pgUrl } from "../src/db/pool";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
-import { decodeError, expectError, metadataFor } from "./helpers/clients";
-import { uniquePrefix } from "./helpers/postgres";
+import { clientsFor, decodeError, expectError, metadataFor } from "./helpers/clients";
+import { quietLogger, startPostgres, uniquePrefix } from "./helpers/postgres";
 
 describe("gRPC server", () => {
   let app: TestApp;
@@ -85,11 +88,6 @@ describe("when the state database goes down", function () {
   this.timeout(60_000);
 
   it("answers UNAVAILABLE with reason unavailable, and the process keeps running", async () => {
-    const { createApp } = await import("../src/app");
-    const { loadConfig } = await import("../src/config");
-    const { createPool, pgUrl } = await import("../src/db/pool");
-    const { clientsFor } = await import("./helpers/clients");
-    const { quietLogger, startPostgres } = await import("./helpers/postgres");
     const postgres = await startPostgres();
     const pool = await createPool(pgUrl(postgres.target, "postgres"), quietLogger, { maximumPoolSize: 1 });
     const config = loadConfig({ QOD_GRPC_PORT: "0", QOD_API_KEY: TEST_API_KEY, QOD_LOG_LEVEL: "silent" });
