@@ -12,7 +12,7 @@ import { loadRegistry } from "../src/gateway/transcode";
 import { readDescriptor } from "../src/server/reflection";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { quietLogger, uniquePrefix } from "./helpers/postgres";
-import { expectRestError, insertReadyDatabase, query, rest } from "./helpers/rest";
+import { expectRestError, insertDatabase, query, rest } from "./helpers/rest";
 
 const registry = loadRegistry(readDescriptor());
 const { routes } = buildRoutes(registry, gatewayServices(registry));
@@ -106,7 +106,7 @@ describe("JSON /api gateway", () => {
     it("answers a gRPC error with Envoy's status and the google.rpc.Status body (409 has_pools)", async () => {
       const tenant = `${p}_busy`;
       await rest(app, "POST", "/api/tenant/create", { body: { name: tenant } });
-      const database = await insertReadyDatabase(app, tenant, "sales");
+      const database = await insertDatabase(app, tenant, "sales");
       const pool = await rest(app, "POST", "/api/pool/create", { body: { tenant, tenantDb: "sales", pool: "bi", size: 2 } });
       assert.equal(pool.status, 200, pool.text);
       assert.equal((pool.json as { tenantDb: string }).tenantDb, database);

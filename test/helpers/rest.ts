@@ -65,13 +65,13 @@ export function expectRestError(res: RestResponse, httpStatus: number, code: sta
 }
 
 /**
- * Records a READY database row straight in the suite's state database, so pools can be made
- * without provisioning. Returns the database's full name.
+ * Records a database row straight in the suite's state database (READY unless told), so pools
+ * can be made without provisioning. Returns the database's full name.
  */
-export async function insertReadyDatabase(app: TestApp, tenant: string, suffix: string): Promise<string> {
+export async function insertDatabase(app: TestApp, tenant: string, suffix: string, state: "READY" | "PROVISIONING" = "READY"): Promise<string> {
   const name = `${tenant}_${suffix}`;
   await app.pool.query(sql.typeAlias("void")`
     INSERT INTO databases (id, tenant, name, suffix, kind, status)
-    VALUES (${newId("td")}, ${tenant}, ${name}, ${suffix}, 'ducklake', 'READY')`);
+    VALUES (${newId("td")}, ${tenant}, ${name}, ${suffix}, 'ducklake', ${state})`);
   return name;
 }
