@@ -224,43 +224,55 @@ describe("JSON /api gateway", () => {
 
 describe("JSON /api gateway against a stub gRPC server", () => {
   interface Received {
+    name: string;
     metadata: Metadata;
     deadline: number;
     cancelled: Promise<void>;
+    answer(): void;
   }
   const received: Received[] = [];
   let stub: Server;
+  let stubPort: number;
   let gateway: Gateway;
   let base: string;
 
-  // GetTenant's request name picks the stub's behaviour.
+  /** The call the stub received for a request name, once it has. */
+  const receivedCall = async (name: string) => {
+    let found: Received | undefined;
+    while (!(found = received.find((r) => r.name === name))) await new Promise((resolve) => setTimeout(resolve, 5));
+    return found;
+  };
+
+  // GetTenant's request name picks the stub's behaviour: `held` waits for answer().
   const getTenant = (call: ServerUnaryCall<GetTenantRequest, GetTenantResponse>, callback: sendUnaryData<GetTenantResponse>) => {
+    const { name } = call.request;
+    const answer = () => {
+      const headers = new Metadata();
+      headers.set("x-stub-header", "h");
+      headers.set("x-stub-bin", Buffer.from([0, 1, 2]));
+      call.sendMetadata(headers);
+      callback(null, { tenant: { name, id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} } });
+    };
     received.push({
+      name,
       metadata: call.metadata,
       deadline: Number(call.getDeadline()),
       cancelled: new Promise((resolve) => call.once("cancelled", () => resolve())),
+      answer,
     });
-    const trailers = new Metadata();
-    trailers.set("x-stub-trailer", "t");
-    switch (call.request.name) {
-      case "hang":
-        return; // until the client goes away
-      case "trailers-only":
-        return callback({ code: status.NOT_FOUND, details: "gone", metadata: trailers });
-      default: {
-        const headers = new Metadata();
-        headers.set("x-stub-header", "h");
-        headers.set("x-stub-bin", Buffer.from([0, 1, 2]));
-        call.sendMetadata(headers);
-        return callback(null, { tenant: { name: call.request.name, id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} } });
-      }
+    if (name === "trailers-only") {
+      const trailers = new Metadata();
+      trailers.set("x-stub-trailer", "t");
+      callback({ code: status.NOT_FOUND, details: "gone", metadata: trailers });
+    } else if (!name.startsWith("held")) {
+      answer();
     }
   };
 
   before(async () => {
     stub = new Server();
     stub.addService(TenantServiceService, { getTenant });
-    const stubPort = await new Promise<number>((resolve, reject) =>
+    stubPort = await new Promise<number>((resolve, reject) =>
       stub.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     gateway = createGateway({ descriptor: readDescriptor(), maxBodyBytes: 1024 * 1024, logger: quietLogger });
@@ -318,12 +330,33 @@ describe("JSON /api gateway against a stub gRPC server", () => {
 
   it("cancels the call when the HTTP client goes away", async () => {
     const abort = new AbortController();
-    const pending = fetch(`${base}/api/tenant/get?name=hang`, { signal: abort.signal, headers: { "x-call": "hang" } }).catch(() => undefined);
-    const call = () => received.find((r) => r.metadata.get("x-call")[0] === "hang");
-    while (!call()) await new Promise((resolve) => setTimeout(resolve, 5));
+    const pending = fetch(`${base}/api/tenant/get?name=held-abort`, { signal: abort.signal }).catch(() => undefined);
+    const call = await receivedCall("held-abort");
     abort.abort();
     await pending;
-    await call()!.cancelled;
+    await call.cancelled;
+  });
+
+  it("on close, finishes a request in flight and closes its keep-alive connection without waiting out the grace", async () => {
+    const closing = createGateway({ descriptor: readDescriptor(), maxBodyBytes: 1024, logger: quietLogger });
+    const port = await closing.listen("127.0.0.1", 0, stubPort);
+    const agent = new Agent({ keepAlive: true });
+    const response = new Promise<{ status?: number; connection?: string }>((resolve, reject) => {
+      httpRequest(`http://127.0.0.1:${port}/api/tenant/get?name=held-close`, { agent }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+      })
+        .on("error", reject)
+        .end();
+    });
+    const call = await receivedCall("held-close");
+    const started = Date.now();
+    const closed = closing.close(30_000);
+    call.answer();
+    assert.deepEqual(await response, { status: 200, connection: "close" });
+    await closed;
+    assert.ok(Date.now() - started < 5_000, `close took ${Date.now() - started} ms`);
+    agent.destroy();
   });
 
   it("answers 503 with the unavailable reason when the gRPC port does not answer", async () => {

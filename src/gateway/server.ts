@@ -57,12 +57,6 @@ function responseHeaders(metadata: Metadata | undefined): OutgoingHttpHeaders {
   return headers;
 }
 
-function send(res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders): void {
-  const payload = Buffer.from(body);
-  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": payload.length });
-  res.end(payload);
-}
-
 const tooLarge = () => new LocalReply(413, "Request rejected because the transcoder's internal buffer size exceeds the configured limit.");
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -73,12 +67,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size <= limit) return void chunks.push(chunk);
-      req.off("data", onData).resume(); // discard the rest; the 413 closes the connection
+      req.off("data", onData).resume(); // discard the rest; a 413 closes the connection
       reject(tooLarge());
     };
     req.on("data", onData);
     req.once("end", () => resolve(Buffer.concat(chunks, size)));
     req.once("error", reject);
+    req.once("close", () => reject(new LocalReply(400, "the client closed the request"))); // no-op after end
   });
 }
 
@@ -114,6 +109,16 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
   const transcoder = createTranscoder(registry);
   const log = logger.child({ component: "gateway" });
   let running: { server: Server; client: Client } | undefined;
+  let draining = false;
+
+  const send = (res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders) => {
+    const payload = Buffer.from(body);
+    // A 413 leaves an unread body behind; while stopping, each answer closes its connection so
+    // close() does not wait for idle keep-alives.
+    const connection = draining || status === 413 ? { connection: "close" } : {};
+    res.writeHead(status, { ...headers, ...connection, "content-type": "application/json", "content-length": payload.length });
+    res.end(payload);
+  };
 
   const invoke = (channel: Client, route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse) =>
     new Promise<Outcome>((resolve) => {
@@ -166,7 +171,7 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
       if (res.headersSent) return;
       const local = err instanceof LocalReply ? err : new LocalReply(500, "internal error");
       if (!(err instanceof LocalReply)) log.error({ err }, "gateway failure");
-      send(res, local.status, localReplyBody(local), local.status === 413 ? { connection: "close" } : {});
+      send(res, local.status, localReplyBody(local), {});
     }
   };
 
@@ -179,6 +184,7 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
       running = { server, client };
+      draining = false;
       return new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {
@@ -191,6 +197,7 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
       if (!running) return;
       const { server, client } = running;
       running = undefined;
+      draining = true;
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), graceMs);
         force.unref();
