@@ -11,7 +11,7 @@ import { createFileRegistry, fromBinary, fromJson, toJson, type DescMessage, typ
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import YAML from "yaml";
 import { loadConfig } from "../src/config";
-import { LOCAL_REPLIES, LocalReply, localReplyBody } from "../src/gateway/http-status";
+import { LOCAL_REPLIES, LocalReply, localReplyBody, type LocalReplyStatus } from "../src/gateway/http-status";
 import { buildRoutes, gatewayServices } from "../src/gateway/routes";
 import { GATEWAY_DEADLINE_MS } from "../src/gateway/server";
 import { loadRegistry, PRINT_OPTIONS } from "../src/gateway/transcode";
@@ -146,7 +146,7 @@ describe("envoy/envoy.yaml", () => {
     assert.deepEqual([...byStatus.keys()].sort(), Object.keys(LOCAL_REPLIES).map(Number).sort());
     for (const [status, format] of byStatus) {
       const rendered = JSON.parse(JSON.stringify(format).replaceAll("%LOCAL_REPLY_BODY%", "why")) as JsonValue;
-      assert.deepEqual(rendered, JSON.parse(localReplyBody(new LocalReply(status as keyof typeof LOCAL_REPLIES, "why"))), `status ${status}`);
+      assert.deepEqual(rendered, JSON.parse(localReplyBody(new LocalReply(status as LocalReplyStatus, "why"))), `status ${status}`);
     }
   });
 

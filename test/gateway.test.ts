@@ -12,7 +12,7 @@ import { loadRegistry } from "../src/gateway/transcode";
 import { readDescriptor } from "../src/server/reflection";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { quietLogger, uniquePrefix } from "./helpers/postgres";
-import { expectRestError, insertDatabase, query, rest } from "./helpers/rest";
+import { expectRestError, insertDatabase, query, rest, type RestResponse } from "./helpers/rest";
 
 const registry = loadRegistry(readDescriptor());
 const { routes } = buildRoutes(registry, gatewayServices(registry));
@@ -119,7 +119,7 @@ describe("JSON /api gateway", () => {
       assert.deepEqual(Object.keys(res.json as object), ["code", "message", "details"]);
     });
 
-    const statuses: [string, () => Promise<unknown>, number, status, string][] = [
+    const statuses: [string, () => Promise<RestResponse>, number, status, string][] = [
       ["UNAUTHENTICATED without a credential", () => rest(app, "GET", "/api/tenant/list", { auth: {} }), 401, status.UNAUTHENTICATED, "unauthenticated"],
       ["NOT_FOUND for a missing tenant", () => rest(app, "GET", `/api/tenant/get?name=${p}_missing`), 404, status.NOT_FOUND, "not_found"],
       ["INVALID_ARGUMENT for a bad name", () => rest(app, "POST", "/api/tenant/create", { body: { name: "1bad" } }), 400, status.INVALID_ARGUMENT, "invalid_id"],
@@ -130,7 +130,7 @@ describe("JSON /api gateway", () => {
     ];
     for (const [label, call, httpStatus, code, reason] of statuses) {
       it(`answers ${httpStatus} for ${label}`, async () => {
-        expectRestError((await call()) as Awaited<ReturnType<typeof rest>>, httpStatus, code, reason);
+        expectRestError(await call(), httpStatus, code, reason);
       });
     }
 

@@ -6,7 +6,7 @@ import { getOption, type DescField, type DescMessage, type DescMethod, type Desc
 import { LocalReply } from "./http-status";
 
 /** Only our own API is transcoded: never health or reflection. */
-export const GATEWAY_PACKAGE = "qod.v1";
+const GATEWAY_PACKAGE = "qod.v1";
 
 /** The services the gateway (and envoy.yaml's `services`) serve. */
 export function gatewayServices(registry: Registry): DescService[] {
