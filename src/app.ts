@@ -8,6 +8,7 @@ import { PoolServiceService } from "../gen/qod/v1/pool";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { createAuthenticator } from "./auth/authenticator";
 import type { Config, PgTarget } from "./config";
+import { createGateway } from "./gateway/server";
 import { poolHandlers } from "./pools/handlers";
 import { compose } from "./server/context";
 import { createGrpcServer, type GrpcService } from "./server/grpc";
@@ -31,7 +32,7 @@ export interface AppDeps {
 
 export interface App {
   /** Starts listening; returns the bound ports (useful when the config asks for port 0). */
-  start(): Promise<{ grpcPort: number }>;
+  start(): Promise<{ grpcPort: number; httpPort: number }>;
   /** Stops accepting calls, lets in-flight ones finish within the grace period, then closes. */
   stop(): Promise<void>;
 }
@@ -45,6 +46,7 @@ export function createApp(deps: AppDeps): App {
     name,
     ...bindService(definition, handlers, wrap, logger),
   });
+  const descriptor = readDescriptor();
   const grpc = createGrpcServer(
     [
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool)),
@@ -52,16 +54,22 @@ export function createApp(deps: AppDeps): App {
       service("qod.v1.DatabaseService", DatabaseServiceService, unimplementedHandlers(DatabaseServiceService)),
       service("qod.v1.AuthService", AuthServiceService, unimplementedHandlers(AuthServiceService)),
     ],
-    readDescriptor(),
+    descriptor,
   );
+  // The JSON /api surface: a transcoder that calls the gRPC port, as Envoy does in production.
+  const gateway = createGateway({ descriptor, maxBodyBytes: config.maxBodyBytes, logger });
 
   return {
     async start() {
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
-      return { grpcPort };
+      const httpPort = await gateway.listen(config.host, config.httpPort, grpcPort);
+      logger.info({ host: config.host, httpPort }, "serving JSON /api");
+      return { grpcPort, httpPort };
     },
     async stop() {
+      // The gateway first: its in-flight requests still need the gRPC server.
+      await gateway.close(config.shutdownGraceMs);
       grpc.setServing(false);
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {

@@ -22,6 +22,9 @@ export interface TestApp {
   database: string;
   grpcPort: number;
   grpcAddress: string;
+  httpPort: number;
+  /** Base URL of the JSON /api gateway, e.g. `http://127.0.0.1:34567`. */
+  httpBase: string;
   clients: Clients;
   stop(): Promise<void>;
 }
@@ -57,7 +60,7 @@ export async function startTestApp(options: { env?: Record<string, string> } = {
   const config = loadConfig(testEnv(database, dataDir, options.env));
   const pool = await createPool(pgUrl(postgres.target, database), quietLogger, { maximumPoolSize: config.pgPoolSize });
   const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
-  const { grpcPort } = await app.start();
+  const { grpcPort, httpPort } = await app.start();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const clients = clientsFor(grpcAddress);
   return {
@@ -66,6 +69,8 @@ export async function startTestApp(options: { env?: Record<string, string> } = {
     database,
     grpcPort,
     grpcAddress,
+    httpPort,
+    httpBase: `http://127.0.0.1:${httpPort}`,
     clients,
     async stop() {
       clients.close();

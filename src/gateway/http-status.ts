@@ -1,0 +1,73 @@
+// Status mapping of the JSON gateway, as Envoy does it: gRPC code → HTTP status
+// (Envoy's Grpc::Utility::grpcToHttpStatus), and the gateway's own rejections ("local
+// replies"), rendered exactly as envoy/envoy.yaml's local_reply_config renders Envoy's.
+import { status as Code } from "@grpc/grpc-js";
+import { ERROR_DOMAIN } from "../errors";
+
+/** Envoy's table ("from cloud.google.com/apis/design/errors"); unknown codes are 500. */
+export function httpStatusFromGrpc(code: number): number {
+  switch (code) {
+    case Code.OK:
+      return 200;
+    case Code.CANCELLED:
+      return 499;
+    case Code.INVALID_ARGUMENT:
+    case Code.FAILED_PRECONDITION:
+    case Code.OUT_OF_RANGE:
+      return 400;
+    case Code.DEADLINE_EXCEEDED:
+      return 504;
+    case Code.NOT_FOUND:
+      return 404;
+    case Code.ALREADY_EXISTS:
+    case Code.ABORTED:
+      return 409;
+    case Code.PERMISSION_DENIED:
+      return 403;
+    case Code.RESOURCE_EXHAUSTED:
+      return 429;
+    case Code.UNIMPLEMENTED:
+      return 501;
+    case Code.UNAVAILABLE:
+      return 503;
+    case Code.UNAUTHENTICATED:
+      return 401;
+    default:
+      return 500; // UNKNOWN, INTERNAL, DATA_LOSS and anything else
+  }
+}
+
+/**
+ * The google.rpc.Status that a local reply of each HTTP status carries. Envoy's own replies are
+ * plain text; envoy.yaml maps them to this JSON so REST clients always get one error shape.
+ * test/envoy-config.test.ts checks that the two tables agree.
+ */
+export const LOCAL_REPLIES = {
+  400: { code: Code.INVALID_ARGUMENT, reason: "invalid_argument" },
+  404: { code: Code.NOT_FOUND, reason: "not_found" },
+  413: { code: Code.INVALID_ARGUMENT, reason: "invalid_body_size" },
+  500: { code: Code.INTERNAL, reason: "internal" },
+  502: { code: Code.INTERNAL, reason: "internal" },
+  503: { code: Code.UNAVAILABLE, reason: "unavailable" },
+  504: { code: Code.DEADLINE_EXCEEDED, reason: "deadline_exceeded" },
+} as const;
+
+export type LocalReplyStatus = keyof typeof LOCAL_REPLIES;
+
+/** A rejection by the gateway itself; `message` is Envoy's text for the same case. */
+export class LocalReply extends Error {
+  constructor(
+    readonly status: LocalReplyStatus,
+    message: string,
+  ) {
+    super(message);
+    this.name = "LocalReply";
+  }
+}
+
+/** The JSON body of a local reply: google.rpc.Status with an ErrorInfo detail. */
+export function localReplyBody(reply: LocalReply): string {
+  const { code, reason } = LOCAL_REPLIES[reply.status];
+  const info = { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: ERROR_DOMAIN, metadata: {} };
+  return JSON.stringify({ code, message: reply.message, details: [info] });
+}
