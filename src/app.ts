@@ -7,6 +7,9 @@ import { DatabaseServiceService } from "../gen/qod/v1/database";
 import { PoolServiceService } from "../gen/qod/v1/pool";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { createAuthenticator } from "./auth/authenticator";
+import { createAuthDeps } from "./auth/deps";
+import { authHandlers } from "./auth/handlers";
+import { seedAdmin } from "./auth/seed";
 import type { Config, PgTarget } from "./config";
 import { poolHandlers } from "./pools/handlers";
 import { compose } from "./server/context";
@@ -38,7 +41,8 @@ export interface App {
 
 export function createApp(deps: AppDeps): App {
   const { config, pool, logger } = deps;
-  const authenticator = createAuthenticator({ apiKey: config.apiKey });
+  const auth = createAuthDeps(pool, config);
+  const authenticator = createAuthenticator(auth);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
@@ -51,13 +55,14 @@ export function createApp(deps: AppDeps): App {
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool)),
       service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool)),
       service("qod.v1.DatabaseService", DatabaseServiceService, unimplementedHandlers(DatabaseServiceService)),
-      service("qod.v1.AuthService", AuthServiceService, unimplementedHandlers(AuthServiceService)),
+      service("qod.v1.AuthService", AuthServiceService, authHandlers(auth)),
     ],
     readDescriptor(),
   );
 
   return {
     async start() {
+      await seedAdmin(pool, config, logger);
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
       return { grpcPort };
