@@ -327,7 +327,7 @@ describe("AuthService", () => {
       await app.clients.auth.whoAmI({}, { apiKey: theirs.token });
     });
 
-    it("manages tokens only from a session: not with the static key, a service JWT or a token", async () => {
+    it("manages tokens only from a session: not with the static key or an access token", async () => {
       const created = await app.clients.auth.createAccessToken({ name: "pat" }, { apiKey: ann });
       await expectError(app.clients.auth.createAccessToken({ name: "x" }), status.INVALID_ARGUMENT, "invalid_credential");
       await expectError(app.clients.auth.createAccessToken({ name: "x" }, { apiKey: created.token }), status.INVALID_ARGUMENT, "invalid_credential");
