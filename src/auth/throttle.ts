@@ -14,9 +14,8 @@ export interface ThrottleKeys {
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
-/** grpc-js gives `address:port` (IPv6 without brackets); keeps the address. */
+/** grpc-js gives `address:port` for TCP peers (IPv6 without brackets); keeps the address. */
 function peerAddress(peer: string): string {
-  if (isIP(peer)) return peer;
   const host = peer.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
   return isIP(host) ? host : peer;
 }
