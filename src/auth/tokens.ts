@@ -101,7 +101,7 @@ export function createServiceTokenVerifier(secret: string | undefined): (token: 
 }
 
 /** `qod_pat_` and 43 base64url characters (32 random bytes), as upstream QOD shows them. */
-export const ACCESS_TOKEN_PREFIX = "qod_pat_";
+const ACCESS_TOKEN_PREFIX = "qod_pat_";
 const ACCESS_TOKEN_PATTERN = /^qod_pat_[A-Za-z0-9_-]{43}$/;
 
 export const isAccessToken = (credential: string): boolean => credential.startsWith(ACCESS_TOKEN_PREFIX);
