@@ -71,6 +71,7 @@ describe("AuthService", () => {
 
     it("validates the login request", async () => {
       await expectError(app.clients.auth.login({ password: "x" }, {}), status.INVALID_ARGUMENT, "invalid_username");
+      await expectError(app.clients.auth.login({ username: "a".repeat(65), password: "x" }, {}), status.INVALID_ARGUMENT, "invalid_username");
       await expectError(app.clients.auth.login({ username: "admin" }, {}), status.INVALID_ARGUMENT, "invalid_password");
       await expectError(app.clients.auth.login({ username: "admin", password: "x".repeat(73) }, {}), status.INVALID_ARGUMENT, "invalid_password");
       await expectError(app.clients.auth.login({ tenant: "bad name", username: "admin", password: "x" }, {}), status.INVALID_ARGUMENT, "invalid_id");

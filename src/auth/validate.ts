@@ -15,6 +15,7 @@ import { Violations } from "../validation";
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from "./passwords";
 import type { Role } from "./principal";
 
+const MAX_USERNAME = 64;
 const USERNAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
 const ACCESS_TOKEN_ID_PATTERN = /^pat-[0-9a-f]{32}$/;
 const MAX_TOKEN_NAME = 100;
@@ -53,11 +54,15 @@ export interface LoginCommand {
   password: string;
 }
 
-/** The username is not checked against the pattern: the bootstrap admin's comes from the environment. */
+/**
+ * The username is not checked against the pattern (the bootstrap admin's comes from the
+ * environment), only its length: it becomes a throttle key.
+ */
 export function validateLogin(request: LoginRequest): LoginCommand {
   const v = new Violations();
   const tenant = realm(v, request.tenant);
   if (request.username === "") v.add("username", "invalid_username", "is required");
+  else if (request.username.length > MAX_USERNAME) v.add("username", "invalid_username", `must be at most ${MAX_USERNAME} characters`);
   const password = givenPassword(v, "password", request.password);
   v.throwIfAny();
   return { tenant, username: request.username, password };
