@@ -347,6 +347,7 @@ describe("AuthService", () => {
         status.INVALID_ARGUMENT,
         "invalid_expire_time",
       );
+      await expectError(app.clients.auth.createAccessToken({ name: "nan", expireTime: new Date(8.64e15) }, { apiKey: ann }), status.INVALID_ARGUMENT, "invalid_expire_time");
       await expectError(app.clients.auth.revokeAccessToken({ id: "nope" }, { apiKey: ann }), status.INVALID_ARGUMENT, "invalid_id");
     });
   });

@@ -120,7 +120,8 @@ export function validateCreateAccessToken(request: CreateAccessTokenRequest, now
   const name = request.name.trim();
   if (name === "" || name.length > MAX_TOKEN_NAME) v.add("name", "invalid_name", `must be 1 to ${MAX_TOKEN_NAME} characters`);
   const expiresAt = request.expireTime?.getTime() ?? now + DEFAULT_ACCESS_TOKEN_DAYS * DAY_MS;
-  if (expiresAt <= now) v.add("expire_time", "invalid_expire_time", "must be in the future");
+  // A Timestamp beyond what Date holds arrives as an Invalid Date (NaN).
+  if (!(expiresAt > now)) v.add("expire_time", "invalid_expire_time", "must be in the future");
   else if (expiresAt > now + MAX_ACCESS_TOKEN_DAYS * DAY_MS) v.add("expire_time", "invalid_expire_time", `must be within ${MAX_ACCESS_TOKEN_DAYS} days`);
   v.throwIfAny();
   return { name, expiresAt };
