@@ -7,6 +7,9 @@ import { DatabaseServiceService } from "../gen/qod/v1/database";
 import { PoolServiceService } from "../gen/qod/v1/pool";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { createAuthenticator } from "./auth/authenticator";
+import { createAuthDeps } from "./auth/deps";
+import { authHandlers } from "./auth/handlers";
+import { seedAdmin } from "./auth/seed";
 import type { Config, PgTarget } from "./config";
 import { createGateway } from "./gateway/server";
 import { poolHandlers } from "./pools/handlers";
@@ -39,7 +42,8 @@ export interface App {
 
 export function createApp(deps: AppDeps): App {
   const { config, pool, logger } = deps;
-  const authenticator = createAuthenticator({ apiKey: config.apiKey });
+  const auth = createAuthDeps(pool, config);
+  const authenticator = createAuthenticator(auth);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
@@ -52,7 +56,7 @@ export function createApp(deps: AppDeps): App {
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool)),
       service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool)),
       service("qod.v1.DatabaseService", DatabaseServiceService, unimplementedHandlers(DatabaseServiceService)),
-      service("qod.v1.AuthService", AuthServiceService, unimplementedHandlers(AuthServiceService)),
+      service("qod.v1.AuthService", AuthServiceService, authHandlers(auth)),
     ],
     descriptor,
   );
@@ -61,6 +65,7 @@ export function createApp(deps: AppDeps): App {
 
   return {
     async start() {
+      await seedAdmin(pool, config, logger);
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
       const httpPort = await gateway.listen(config.host, config.httpPort, grpcPort);

@@ -1,7 +1,9 @@
 // JSON logs (pino). Known secret-bearing keys are redacted wherever they appear.
 import pino, { type Logger } from "pino";
 
-const SECRET_KEYS = ["password", "newPassword", "currentPassword", "token", "idToken", "pgPassword", "authorization", "x-api-key", "secret"];
+// `values` and `row` are what slonik errors carry of a failed query: bound parameters (a
+// password hash, a token hash) and a row that failed its schema.
+const SECRET_KEYS = ["password", "newPassword", "currentPassword", "token", "idToken", "pgPassword", "authorization", "x-api-key", "secret", "values", "row"];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(

@@ -5,8 +5,9 @@ import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { createApp } from "../src/app";
 import { loadConfig } from "../src/config";
+import { migrate } from "../src/db/migrate";
 import { createPool, pgUrl } from "../src/db/pool";
-import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
+import { startTestApp, TEST_API_KEY, TEST_SESSION_SECRET, TEST_VAULT_KEY, type TestApp } from "./helpers/app";
 import { clientsFor, decodeError, expectError, metadataFor } from "./helpers/clients";
 import { quietLogger, startPostgres, uniquePrefix } from "./helpers/postgres";
 
@@ -89,19 +90,25 @@ describe("when the state database goes down", function () {
 
   it("answers UNAVAILABLE with reason unavailable, and the process keeps running", async () => {
     const postgres = await startPostgres();
-    const pool = await createPool(pgUrl(postgres.target, "postgres"), quietLogger, { maximumPoolSize: 1 });
-    const config = loadConfig({ QOD_GRPC_PORT: "0", QOD_API_KEY: TEST_API_KEY, QOD_LOG_LEVEL: "silent" });
+    const url = pgUrl(postgres.target, "postgres");
+    await migrate(url, quietLogger);
+    const pool = await createPool(url, quietLogger, { maximumPoolSize: 1 });
+    const config = loadConfig({ QOD_GRPC_PORT: "0", QOD_HTTP_PORT: "0", QOD_API_KEY: TEST_API_KEY, QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET, QOD_VAULT_ENC_KEY: TEST_VAULT_KEY, QOD_LOG_LEVEL: "silent" });
     const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
-    const { grpcPort } = await app.start();
-    const clients = clientsFor(`127.0.0.1:${grpcPort}`);
     try {
-      await postgres.stop();
-      await expectError(clients.tenants.listTenants({}), status.UNAVAILABLE, "unavailable");
-      await expectError(clients.tenants.createTenant({ name: "down" }), status.UNAVAILABLE, "unavailable");
+      const { grpcPort } = await app.start();
+      const clients = clientsFor(`127.0.0.1:${grpcPort}`);
+      try {
+        await postgres.stop();
+        await expectError(clients.tenants.listTenants({}), status.UNAVAILABLE, "unavailable");
+        await expectError(clients.tenants.createTenant({ name: "down" }), status.UNAVAILABLE, "unavailable");
+      } finally {
+        clients.close();
+      }
     } finally {
-      clients.close();
       await app.stop();
       await pool.end().catch(() => {});
+      await postgres.stop().catch(() => {});
     }
   });
 });

@@ -1,9 +1,15 @@
-// Turns a call's credential into a Principal. The static QOD_API_KEY (x-api-key) is compared
-// in constant time.
+// Turns a call's credential into a Principal (SPEC §5). `x-api-key` holds the static key
+// (compared in constant time), a personal access token (`qod_pat_…`) or a session token;
+// `Authorization: Bearer` holds a session token or a service JWT signed with API_JWT_SECRET.
+// When x-api-key is present it alone decides. Every failure is the same `undefined`, so the
+// client never learns which check failed.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Authenticator } from "../server/middleware/authenticate";
 import { metadataValue } from "../server/context";
-import { API_KEY_PRINCIPAL } from "./principal";
+import type { AuthDeps } from "./deps";
+import { API_KEY_PRINCIPAL, servicePrincipal, userPrincipal, type Principal } from "./principal";
+import { findAccessTokenAccount, findSessionAccount, touchAccessToken } from "./queries";
+import { isAccessToken, presentedAccessTokenHash } from "./tokens";
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
 
@@ -12,12 +18,43 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-export function createAuthenticator(options: { apiKey: string | undefined }): Authenticator {
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+export function createAuthenticator(deps: Pick<AuthDeps, "pool" | "config" | "sessions" | "verifyServiceToken">): Authenticator {
+  const { pool, config, sessions } = deps;
+
+  async function sessionPrincipal(token: string): Promise<Principal | undefined> {
+    const claims = await sessions.verify(token);
+    if (!claims) return undefined;
+    // Revoked, user deleted, or tenant disabled: the token no longer counts.
+    const account = await findSessionAccount(pool, claims.userId, claims.jti);
+    return account ? userPrincipal(account, "session", { sessionId: claims.jti, expiresAt: claims.expiresAt }) : undefined;
+  }
+
+  async function accessTokenPrincipal(token: string): Promise<Principal | undefined> {
+    const hash = presentedAccessTokenHash(token);
+    if (!hash) return undefined;
+    const account = await findAccessTokenAccount(pool, hash);
+    if (!account) return undefined;
+    if (account.use_is_stale) await touchAccessToken(pool, account.token_id);
+    return userPrincipal(account, "access_token", { expiresAt: account.expires_at });
+  }
+
+  async function servicePrincipalOf(token: string): Promise<Principal | undefined> {
+    const claims = await deps.verifyServiceToken(token);
+    return claims ? servicePrincipal(claims.subject, claims.expiresAt) : undefined;
+  }
+
   return {
     async authenticate(ctx) {
       const key = metadataValue(ctx.metadata, "x-api-key");
-      if (key && options.apiKey && safeEqual(key, options.apiKey)) return API_KEY_PRINCIPAL;
-      return undefined;
+      if (key !== undefined) {
+        if (config.apiKey && safeEqual(key, config.apiKey)) return API_KEY_PRINCIPAL;
+        return isAccessToken(key) ? accessTokenPrincipal(key) : sessionPrincipal(key);
+      }
+      const bearer = BEARER.exec(metadataValue(ctx.metadata, "authorization") ?? "")?.[1];
+      if (bearer === undefined) return undefined;
+      return (await sessionPrincipal(bearer)) ?? servicePrincipalOf(bearer);
     },
   };
 }

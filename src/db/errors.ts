@@ -22,6 +22,7 @@ const CONSTRAINTS: Record<string, { reason: Reason; message: string }> = {
   pools_database_fkey: { reason: "has_pools", message: "the database has pools; delete them first" },
   users_realm_username_key: { reason: "exists", message: "a user with this name already exists" },
   users_tenant_fkey: { reason: "not_found", message: "tenant not found" },
+  access_tokens_user_fkey: { reason: "not_found", message: "user not found" },
 };
 
 /** SQLSTATE classes that mean the database cannot be reached or is going away. */

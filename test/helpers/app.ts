@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { createApp } from "../../src/app";
 import { loadConfig, type Config } from "../../src/config";
@@ -26,7 +27,15 @@ export interface TestApp {
   /** Base URL of the JSON /api gateway, e.g. `http://127.0.0.1:34567`. */
   httpBase: string;
   clients: Clients;
+  /** Stops the service and starts a new one on the same state database (a process restart). */
+  restart(): Promise<TestApp>;
   stop(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  /** The service's logger (quiet by default); tests that read the logs pass their own. */
+  logger?: Logger;
 }
 
 /** The environment a test app runs with; `env` overrides or adds variables. */
@@ -49,20 +58,30 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
     QOD_DATA_PATH: path.join(dataDir, "lake"),
     QOD_LOG_LEVEL: "silent",
     QOD_SHUTDOWN_GRACE_MS: "2000",
+    QOD_BCRYPT_COST: "4",
     ...env,
   };
 }
 
-export async function startTestApp(options: { env?: Record<string, string> } = {}): Promise<TestApp> {
-  const postgres = sharedPostgres();
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(tmpdir(), "qod-test-data-"));
+  return launch(database, dataDir, options);
+}
+
+async function launch(database: string, dataDir: string, options: TestAppOptions): Promise<TestApp> {
+  const postgres = sharedPostgres();
   const config = loadConfig(testEnv(database, dataDir, options.env));
   const pool = await createPool(pgUrl(postgres.target, database), quietLogger, { maximumPoolSize: config.pgPoolSize });
-  const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
+  const app = createApp({ config, pool, target: postgres.target, logger: options.logger ?? quietLogger });
   const { grpcPort, httpPort } = await app.start();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const clients = clientsFor(grpcAddress);
+  const halt = async () => {
+    clients.close();
+    await app.stop();
+    await pool.end();
+  };
   return {
     config,
     pool,
@@ -72,10 +91,12 @@ export async function startTestApp(options: { env?: Record<string, string> } = {
     httpPort,
     httpBase: `http://127.0.0.1:${httpPort}`,
     clients,
+    async restart() {
+      await halt();
+      return launch(database, dataDir, options);
+    },
     async stop() {
-      clients.close();
-      await app.stop();
-      await pool.end();
+      await halt();
       await dropDatabase(postgres, database);
       rmSync(dataDir, { recursive: true, force: true });
     },

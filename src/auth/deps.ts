@@ -1,0 +1,31 @@
+// What the auth handlers and the authenticator share, built once per app from the config.
+import type { DatabasePool } from "slonik";
+import type { Config } from "../config";
+import { createOidcVerifier, type OidcVerifier } from "./oidc";
+import { createPasswords, type Passwords } from "./passwords";
+import { createLoginThrottle, type LoginThrottle } from "./throttle";
+import { createServiceTokenVerifier, createSessionTokens, type SessionTokens, type VerifiedService } from "./tokens";
+
+export interface AuthDeps {
+  pool: DatabasePool;
+  config: Readonly<Config>;
+  passwords: Passwords;
+  sessions: SessionTokens;
+  verifyServiceToken(token: string): Promise<VerifiedService | undefined>;
+  throttle: LoginThrottle;
+  oidc: OidcVerifier;
+}
+
+export function createAuthDeps(pool: DatabasePool, config: Readonly<Config>): AuthDeps {
+  // main.ts generates a secret when none is given; an app without one cannot sign sessions.
+  if (!config.sessionJwtSecret) throw new Error("QOD_SESSION_JWT_SECRET is not set");
+  return {
+    pool,
+    config,
+    passwords: createPasswords(config.bcryptCost),
+    sessions: createSessionTokens(config.sessionJwtSecret, config.sessionTtlSec),
+    verifyServiceToken: createServiceTokenVerifier(config.apiJwtSecret),
+    throttle: createLoginThrottle(pool, { maxFailures: config.loginMaxFailures, windowSec: config.loginWindowSec }),
+    oidc: createOidcVerifier({ allowInsecure: config.oidcAllowInsecure }),
+  };
+}

@@ -1,0 +1,179 @@
+// All SQL of the auth domain: users, session revocations, access tokens and login failures.
+// A realm is a tenant name, or null for the superuser realm; `coalesce(tenant, '')` matches the
+// users_realm_username_key index.
+import type { CommonQueryMethods } from "slonik";
+import { z } from "zod";
+import { sql } from "../db/sql";
+import type { Page } from "../pagination";
+import type { Role } from "./principal";
+import { AccessTokenAccountRow, AccessTokenRow, AccountRow, CredentialRow, UserRow } from "./rows";
+
+const userColumns = sql.fragment`u.id, u.tenant, u.username, u.role, u.created_at`;
+const inRealm = (tenant: string | null) => sql.fragment`coalesce(u.tenant, '') = ${tenant ?? ""}`;
+const Exists = z.object({ exists: z.boolean() });
+const Id = z.object({ id: z.string() });
+
+export interface NewUser {
+  id: string;
+  tenant: string | null;
+  username: string;
+  passwordHash: string;
+  role: Role;
+}
+
+export function insertUser(db: CommonQueryMethods, user: NewUser): Promise<UserRow> {
+  return db.one(sql.type(UserRow)`
+    INSERT INTO users AS u (id, tenant, username, password_hash, role)
+    VALUES (${user.id}, ${user.tenant}, ${user.username}, ${user.passwordHash}, ${user.role})
+    RETURNING ${userColumns}`);
+}
+
+/** Inserts the user unless its realm has one of that name (replicas may race); true if inserted. */
+export async function insertUserIfAbsent(db: CommonQueryMethods, user: NewUser): Promise<boolean> {
+  const result = await db.query(sql.typeAlias("void")`
+    INSERT INTO users (id, tenant, username, password_hash, role)
+    VALUES (${user.id}, ${user.tenant}, ${user.username}, ${user.passwordHash}, ${user.role})
+    ON CONFLICT ((coalesce(tenant, '')), username) DO NOTHING`);
+  return result.rowCount > 0;
+}
+
+export function userExists(db: CommonQueryMethods, tenant: string | null, username: string): Promise<boolean> {
+  return db.exists(sql.type(Exists)`SELECT 1 FROM users u WHERE ${inRealm(tenant)} AND u.username = ${username}`);
+}
+
+/** A user with its password hash, and whether its tenant (if any) is enabled and uses passwords. */
+export function findCredential(db: CommonQueryMethods, tenant: string | null, username: string): Promise<CredentialRow | null> {
+  return db.maybeOne(sql.type(CredentialRow)`
+    SELECT ${userColumns}, u.password_hash,
+           coalesce(u.tenant IS NULL OR (NOT t.disabled AND t.auth_provider = 'db'), false) AS tenant_accepts_passwords
+    FROM users u LEFT JOIN tenants t ON t.name = u.tenant
+    WHERE ${inRealm(tenant)} AND u.username = ${username}`);
+}
+
+export function findUserByName(db: CommonQueryMethods, tenant: string, username: string): Promise<UserRow | null> {
+  return db.maybeOne(sql.type(UserRow)`SELECT ${userColumns} FROM users u WHERE u.tenant = ${tenant} AND u.username = ${username}`);
+}
+
+/** One page of a realm's users ordered by username. */
+export function listUsers(db: CommonQueryMethods, tenant: string | null, page: Page): Promise<readonly UserRow[]> {
+  return db.any(sql.type(UserRow)`
+    SELECT ${userColumns} FROM users u
+    WHERE ${inRealm(tenant)} ${page.after === undefined ? sql.fragment`` : sql.fragment`AND u.username > ${page.after}`}
+    ORDER BY u.username
+    LIMIT ${page.limit + 1}`);
+}
+
+/** Deletes a user (its access tokens go by cascade); returns its id, or null when absent. */
+export async function deleteUser(db: CommonQueryMethods, tenant: string | null, username: string): Promise<string | null> {
+  const row = await db.maybeOne(sql.type(Id)`DELETE FROM users u WHERE ${inRealm(tenant)} AND u.username = ${username} RETURNING u.id`);
+  return row?.id ?? null;
+}
+
+export async function updatePasswordHash(db: CommonQueryMethods, userId: string, passwordHash: string): Promise<boolean> {
+  const result = await db.query(sql.typeAlias("void")`
+    UPDATE users SET password_hash = ${passwordHash}, updated_at = now() WHERE id = ${userId}`);
+  return result.rowCount > 0;
+}
+
+/**
+ * The user behind a session, if the session still counts: the user exists, its tenant is not
+ * disabled and the token was not revoked. Primary-key lookups only: this runs on every call.
+ */
+export function findSessionAccount(db: CommonQueryMethods, userId: string, jti: string): Promise<AccountRow | null> {
+  return db.maybeOne(sql.type(AccountRow)`
+    SELECT u.id, u.tenant, u.username, u.role
+    FROM users u LEFT JOIN tenants t ON t.name = u.tenant
+    WHERE u.id = ${userId} AND NOT coalesce(t.disabled, false)
+      AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = ${jti})`);
+}
+
+/** Records a revoked session until it would have expired anyway, and drops expired records. */
+export async function revokeSession(db: CommonQueryMethods, jti: string, expiresAt: number): Promise<void> {
+  await db.query(sql.typeAlias("void")`
+    INSERT INTO revoked_tokens (jti, expires_at) VALUES (${jti}, ${sql.timestamp(new Date(expiresAt))})
+    ON CONFLICT (jti) DO NOTHING`);
+  await db.query(sql.typeAlias("void")`DELETE FROM revoked_tokens WHERE expires_at < now()`);
+}
+
+export interface NewAccessToken {
+  id: string;
+  userId: string;
+  name: string;
+  hash: Buffer;
+  expiresAt: number;
+}
+
+const accessTokenColumns = sql.fragment`a.id, a.name, a.created_at, a.expires_at, a.last_used_at, a.revoked_at`;
+
+export function insertAccessToken(db: CommonQueryMethods, token: NewAccessToken): Promise<AccessTokenRow> {
+  return db.one(sql.type(AccessTokenRow)`
+    INSERT INTO access_tokens AS a (id, user_id, name, token_hash, expires_at)
+    VALUES (${token.id}, ${token.userId}, ${token.name}, ${sql.binary(token.hash)}, ${sql.timestamp(new Date(token.expiresAt))})
+    RETURNING ${accessTokenColumns}`);
+}
+
+export function listAccessTokens(db: CommonQueryMethods, userId: string): Promise<readonly AccessTokenRow[]> {
+  return db.any(sql.type(AccessTokenRow)`
+    SELECT ${accessTokenColumns} FROM access_tokens a WHERE a.user_id = ${userId} ORDER BY a.created_at DESC, a.id DESC`);
+}
+
+/** Revokes one of a user's tokens (again revoking a revoked one keeps its first time); false if it is not theirs. */
+export async function revokeAccessToken(db: CommonQueryMethods, userId: string, id: string): Promise<boolean> {
+  const result = await db.query(sql.typeAlias("void")`
+    UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id} AND user_id = ${userId}`);
+  return result.rowCount > 0;
+}
+
+/** The user behind a live access token: not revoked, not expired, tenant not disabled. */
+export function findAccessTokenAccount(db: CommonQueryMethods, hash: Buffer): Promise<AccessTokenAccountRow | null> {
+  return db.maybeOne(sql.type(AccessTokenAccountRow)`
+    SELECT u.id, u.tenant, u.username, u.role, a.id AS token_id, a.expires_at,
+           (a.last_used_at IS NULL OR a.last_used_at < now() - interval '1 minute') AS use_is_stale
+    FROM access_tokens a
+    JOIN users u ON u.id = a.user_id
+    LEFT JOIN tenants t ON t.name = u.tenant
+    WHERE a.token_hash = ${sql.binary(hash)} AND a.revoked_at IS NULL AND a.expires_at > now()
+      AND NOT coalesce(t.disabled, false)`);
+}
+
+/** Stamps a token's use at most once a minute, whichever replica saw it. */
+export async function touchAccessToken(db: CommonQueryMethods, id: string): Promise<void> {
+  await db.query(sql.typeAlias("void")`
+    UPDATE access_tokens SET last_used_at = now()
+    WHERE id = ${id} AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`);
+}
+
+const windowStart = (windowSec: number) => sql.fragment`now() - make_interval(secs => ${windowSec})`;
+
+/** Whether any key has reached `maxFailures` within the current window. */
+export function isLoginThrottled(db: CommonQueryMethods, keys: readonly string[], maxFailures: number, windowSec: number): Promise<boolean> {
+  return db.exists(sql.type(Exists)`
+    SELECT 1 FROM login_failures
+    WHERE key = ANY(${sql.array(keys, "text")}) AND failures >= ${maxFailures} AND window_started_at > ${windowStart(windowSec)}`);
+}
+
+/**
+ * Counts a failure for each key: within the window it adds one, after it a new window starts.
+ * One statement, so it needs no transaction and is not cut short by the caller's deadline. Keys
+ * are inserted in sorted order so concurrent failures lock rows in the same order. Other keys'
+ * finished windows are dropped on the way (skipping rows another call holds), or every source
+ * that ever failed would stay forever.
+ */
+export async function recordLoginFailure(db: CommonQueryMethods, keys: readonly string[], windowSec: number): Promise<void> {
+  const sorted = sql.array([...keys].sort(), "text");
+  await db.query(sql.typeAlias("void")`
+    WITH purged AS (
+      DELETE FROM login_failures WHERE key IN (
+        SELECT key FROM login_failures
+        WHERE window_started_at <= ${windowStart(windowSec)} AND key <> ALL(${sorted})
+        FOR UPDATE SKIP LOCKED))
+    INSERT INTO login_failures (key, failures)
+    SELECT k, 1 FROM unnest(${sorted}) AS k ORDER BY k
+    ON CONFLICT (key) DO UPDATE SET
+      failures = CASE WHEN login_failures.window_started_at > ${windowStart(windowSec)} THEN login_failures.failures + 1 ELSE 1 END,
+      window_started_at = CASE WHEN login_failures.window_started_at > ${windowStart(windowSec)} THEN login_failures.window_started_at ELSE now() END`);
+}
+
+export async function clearLoginFailures(db: CommonQueryMethods, key: string): Promise<void> {
+  await db.query(sql.typeAlias("void")`DELETE FROM login_failures WHERE key = ${key}`);
+}

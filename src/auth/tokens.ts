@@ -1,0 +1,120 @@
+// The three token kinds: session JWTs we sign (HS256, QOD_SESSION_JWT_SECRET), service JWTs
+// others sign (HS256, API_JWT_SECRET) and personal access tokens (random, stored as SHA-256).
+// Verification pins the algorithm, so `alg: none` or a swapped algorithm never passes.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { errors, jwtVerify, SignJWT } from "jose";
+import { z } from "zod";
+import type { AccountRef } from "./principal";
+
+const ALGORITHM = "HS256";
+const SESSION_ISSUER = "qod";
+const SESSION_AUDIENCE = "qod-session";
+
+const SessionClaims = z.object({ sub: z.string().min(1), jti: z.string().min(1), exp: z.number() });
+const ServiceClaims = z.object({ sub: z.string().min(1).max(200).optional(), exp: z.number() });
+
+/** Verification failures, as opposed to bugs, which must still surface. */
+const isRejection = (err: unknown): boolean => err instanceof errors.JOSEError;
+
+export interface IssuedSession {
+  token: string;
+  jti: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+export interface VerifiedSession {
+  userId: string;
+  jti: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+export interface SessionTokens {
+  issue(account: AccountRef): Promise<IssuedSession>;
+  /** The claims of a well-signed, unexpired session token, or undefined. Revocation is the caller's check. */
+  verify(token: string): Promise<VerifiedSession | undefined>;
+}
+
+/** For other readers of the token; the service itself trusts the user row, not these claims. */
+function scopeOf(account: AccountRef): string {
+  if (account.tenant === null) return "superuser";
+  return account.role === "admin" ? "tenant_admin" : "tenant_user";
+}
+
+export function createSessionTokens(secret: string, ttlSec: number): SessionTokens {
+  const key = new TextEncoder().encode(secret);
+  return {
+    async issue(account) {
+      const jti = randomUUID();
+      const now = Math.floor(Date.now() / 1000);
+      const exp = now + ttlSec;
+      const token = await new SignJWT({ name: account.username, tenant: account.tenant, role: account.role, scope: scopeOf(account) })
+        .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
+        .setIssuer(SESSION_ISSUER)
+        .setAudience(SESSION_AUDIENCE)
+        .setSubject(account.id)
+        .setJti(jti)
+        .setIssuedAt(now)
+        .setExpirationTime(exp)
+        .sign(key);
+      return { token, jti, expiresAt: exp * 1000 };
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: [ALGORITHM],
+          issuer: SESSION_ISSUER,
+          audience: SESSION_AUDIENCE,
+          requiredClaims: ["exp", "jti", "sub"],
+        });
+        const claims = SessionClaims.safeParse(payload);
+        return claims.success ? { userId: claims.data.sub, jti: claims.data.jti, expiresAt: claims.data.exp * 1000 } : undefined;
+      } catch (err) {
+        if (isRejection(err)) return undefined;
+        throw err;
+      }
+    },
+  };
+}
+
+export interface VerifiedService {
+  subject: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/** Verifies Supavisor-style service JWTs; `exp` is required (Supavisor itself does not require it). */
+export function createServiceTokenVerifier(secret: string | undefined): (token: string) => Promise<VerifiedService | undefined> {
+  if (!secret) return async () => undefined;
+  const key = new TextEncoder().encode(secret);
+  return async (token) => {
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: [ALGORITHM], requiredClaims: ["exp"] });
+      const claims = ServiceClaims.safeParse(payload);
+      return claims.success ? { subject: claims.data.sub ?? "service", expiresAt: claims.data.exp * 1000 } : undefined;
+    } catch (err) {
+      if (isRejection(err)) return undefined;
+      throw err;
+    }
+  };
+}
+
+/** `qod_pat_` and 43 base64url characters (32 random bytes), as upstream QOD shows them. */
+const ACCESS_TOKEN_PREFIX = "qod_pat_";
+const ACCESS_TOKEN_PATTERN = /^qod_pat_[A-Za-z0-9_-]{43}$/;
+
+export const isAccessToken = (credential: string): boolean => credential.startsWith(ACCESS_TOKEN_PREFIX);
+
+/** What is stored: the token has 256 random bits, so a plain SHA-256 cannot be reversed. */
+const accessTokenHash = (token: string): Buffer => createHash("sha256").update(token).digest();
+
+export function newAccessToken(): { token: string; hash: Buffer } {
+  const token = `${ACCESS_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
+  return { token, hash: accessTokenHash(token) };
+}
+
+/** The hash to look a presented token up by; undefined when it cannot be one of ours. */
+export function presentedAccessTokenHash(credential: string): Buffer | undefined {
+  return ACCESS_TOKEN_PATTERN.test(credential) ? accessTokenHash(credential) : undefined;
+}
