@@ -8,6 +8,10 @@ import { PoolServiceService } from "../gen/qod/v1/pool";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { createAuthenticator } from "./auth/authenticator";
 import type { Config, PgTarget } from "./config";
+import { databaseHandlers } from "./databases/handlers";
+import { createServers } from "./databases/provision";
+import { createReconciler } from "./databases/reconcile";
+import { createVault } from "./databases/vault";
 import { poolHandlers } from "./pools/handlers";
 import { compose } from "./server/context";
 import { createGrpcServer, type GrpcService } from "./server/grpc";
@@ -38,6 +42,10 @@ export interface App {
 
 export function createApp(deps: AppDeps): App {
   const { config, pool, logger } = deps;
+  // Pools on the servers that hold tenant databases, shared by DatabaseService and the reconciler.
+  const servers = createServers(logger);
+  const lifecycle = { pool, servers, vault: createVault(config.vaultEncKey), defaults: deps.target, logger };
+  const reconciler = createReconciler(lifecycle, config.reconcileIntervalSec * 1000);
   const authenticator = createAuthenticator({ apiKey: config.apiKey });
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
@@ -50,7 +58,7 @@ export function createApp(deps: AppDeps): App {
     [
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool)),
       service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool)),
-      service("qod.v1.DatabaseService", DatabaseServiceService, unimplementedHandlers(DatabaseServiceService)),
+      service("qod.v1.DatabaseService", DatabaseServiceService, databaseHandlers(lifecycle, config)),
       service("qod.v1.AuthService", AuthServiceService, unimplementedHandlers(AuthServiceService)),
     ],
     readDescriptor(),
@@ -60,6 +68,7 @@ export function createApp(deps: AppDeps): App {
     async start() {
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
+      reconciler.start();
       return { grpcPort };
     },
     async stop() {
@@ -75,6 +84,8 @@ export function createApp(deps: AppDeps): App {
           resolve();
         });
       });
+      await reconciler.stop();
+      await servers.end();
     },
   };
 }
