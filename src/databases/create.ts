@@ -73,8 +73,8 @@ async function provision(deps: LifecycleDeps, conn: CommonQueryMethods, ctx: Aut
       createdBy: CREATED_BY,
       schemas: [command.metastore.schemaName ?? "", command.defaultSchema].filter((s) => s !== ""),
     });
-  } catch (err) {
-    const failure = err instanceof AppError ? err : new AppError("unavailable", "provisioning failed", [], { cause: err });
+  } catch (failure) {
+    if (!(failure instanceof AppError)) throw failure; // servers and the signal throw only AppErrors; the reconciler settles after a bug
     // Reading our row first proves the session (and lock) is still ours; if it is not, the
     // reconciler settles the row and we must not touch the server.
     const current = await findDatabaseById(conn, row.id);

@@ -12,6 +12,7 @@
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import type { PgTarget } from "../config";
+import type { CommonQueryMethods } from "../db/sql";
 import type { Reason } from "../errors";
 import { effectiveTarget, type Servers } from "./provision";
 import {
@@ -25,7 +26,6 @@ import {
 } from "./queries";
 import type { DatabaseRow } from "./rows";
 import { openSecrets, type Vault } from "./vault";
-import type { CommonQueryMethods } from "../db/sql";
 
 export interface LifecycleDeps {
   pool: DatabasePool;

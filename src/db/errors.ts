@@ -16,6 +16,7 @@ const CONSTRAINTS: Record<string, { reason: Reason; message: string }> = {
   tenants_pkey: { reason: "exists", message: "tenant already exists" },
   tenants_display_name_key: { reason: "exists", message: "a tenant with this display name already exists" },
   databases_name_key: { reason: "exists", message: "a database with this name already exists" },
+  databases_request_id_key: { reason: "exists", message: "a database was already created with this request id" },
   databases_tenant_fkey: { reason: "not_found", message: "tenant not found" },
   // Raised by a trigger (migration 0002) when a tenant delete would cascade to a database being created.
   databases_provisioning_check: { reason: "unavailable", message: "a database of this tenant is being provisioned; retry when it is done" },
