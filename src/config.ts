@@ -122,7 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     sessionTtlSec: e.QOD_SESSION_TTL_SEC,
     vaultEncKey: e.QOD_VAULT_ENC_KEY,
     apiJwtSecret: e.API_JWT_SECRET,
-    dataPath: path.resolve(e.QOD_DATA_PATH ?? path.join(dataDir, "lake")),
+    // A filesystem root is made absolute; an object-store root (s3://bucket/lake) is kept as given.
+    dataPath: e.QOD_DATA_PATH && /^[a-z0-9]+:\/\//.test(e.QOD_DATA_PATH) ? e.QOD_DATA_PATH.replace(/\/+$/, "") : path.resolve(e.QOD_DATA_PATH ?? path.join(dataDir, "lake")),
     logLevel: e.QOD_LOG_LEVEL,
     reconcileIntervalSec: e.QOD_RECONCILE_INTERVAL_SEC,
     oidcAllowInsecure: e.QOD_OIDC_ALLOW_INSECURE,
