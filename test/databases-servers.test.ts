@@ -79,6 +79,23 @@ describe("DatabaseService on two Postgres servers", function () {
     assert.deepEqual(await pgDatabases(other.admin, p), []);
   });
 
+  it("reports a failed drop, keeps the row DELETING, and finishes the drop on a later delete", async () => {
+    await app.clients.databases.createDatabase({ tenant, name: "sticky", metastore: overrides() });
+    // credentials the server refuses make the drop fail
+    await app.clients.databases.updateDatabase({ tenant, name: "sticky", metastore: { pgPassword: "now-wrong" } });
+    const err = await expectError(app.clients.databases.deleteDatabase({ tenant, name: "sticky", dropDatabase: true }), status.INVALID_ARGUMENT, "invalid_metastore");
+    assert.match(err.message, /stays DELETING and the drop will be retried/);
+    assert.equal((await app.clients.databases.getDatabase({ tenant, name: "sticky" })).database?.status, DatabaseStatus.DELETING);
+    assert.ok((await pgDatabases(other.admin, p)).includes(`${p}_sticky`));
+    // no pool can be added to a database being dropped
+    await expectError(app.clients.pools.createPool({ tenant, tenantDb: "sticky", pool: `${p}_late` }), status.INVALID_ARGUMENT, "invalid_tenant_db");
+
+    await app.clients.databases.updateDatabase({ tenant, name: "sticky", metastore: { pgPassword: other.target.password ?? "" } });
+    assert.deepEqual(await app.clients.databases.deleteDatabase({ tenant, name: "sticky" }), {});
+    assert.ok(!(await pgDatabases(other.admin, p)).includes(`${p}_sticky`), "the pending drop was finished");
+    await expectError(app.clients.databases.getDatabase({ tenant, name: "sticky" }), status.NOT_FOUND, "not_found");
+  });
+
   describe("template contention (55006)", () => {
     let holder: DatabasePool | undefined;
     /** Holds a session on template0 (opened to connections for the test) until `release()`. */

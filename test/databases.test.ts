@@ -1,16 +1,23 @@
 // DatabaseService against the run's real Postgres: provisioning, validation, kinds, updates,
 // deletes, secrets and concurrency.
 import assert from "node:assert/strict";
-import { status } from "@grpc/grpc-js";
+import { Writable } from "node:stream";
+import { Metadata, status } from "@grpc/grpc-js";
 import { z } from "zod";
 import { DatabaseStatus, type Database } from "../gen/qod/v1/database";
+import type { Principal } from "../src/auth/principal";
+import { databaseHandlers } from "../src/databases/handlers";
+import { createServers, type Servers } from "../src/databases/provision";
 import { createVault, openSecrets } from "../src/databases/vault";
 import { freePort } from "../src/db/embedded";
 import { sql } from "../src/db/sql";
+import { AppError } from "../src/errors";
+import { createLogger } from "../src/logger";
+import type { AuthedContext } from "../src/server/context";
 import { startTestApp, TEST_API_KEY, TEST_VAULT_KEY, type TestApp } from "./helpers/app";
 import { expectError } from "./helpers/clients";
 import { assertCatalog, dropDatabasesWithPrefix, pgDatabases } from "./helpers/databases";
-import { sharedPostgres, uniquePrefix } from "./helpers/postgres";
+import { quietLogger, sharedPostgres, uniquePrefix } from "./helpers/postgres";
 
 describe("DatabaseService", function () {
   this.timeout(120_000);
@@ -463,6 +470,81 @@ describe("DatabaseService", function () {
       await expectError(create("again", { requestId, metastore: { pgHost: "127.0.0.1", pgPort: String(port) } }), status.UNAVAILABLE, "unavailable");
       assert.equal((await create("again", { requestId })).database?.status, DatabaseStatus.READY);
     });
+  });
+
+  describe("authorization comes first (handlers called with a tenant principal)", () => {
+    let servers: Servers;
+    let handlers: ReturnType<typeof databaseHandlers>;
+    const ctxAs = (principal: Principal): AuthedContext => ({
+      method: "/qod.v1.DatabaseService/Test",
+      metadata: new Metadata(),
+      peer: "test",
+      signal: new AbortController().signal,
+      deadline: undefined,
+      requestId: "test",
+      log: quietLogger,
+      principal,
+    });
+    const adminOf = (t: string) => ctxAs({ credential: "session", subject: "ann", tenant: t, role: "admin", superuser: false });
+    const userOf = (t: string) => ctxAs({ credential: "session", subject: "bob", tenant: t, role: "user", superuser: false });
+    const rejectsWith = (promise: Promise<unknown>, reason: string) =>
+      assert.rejects(promise, (err: unknown) => err instanceof AppError && err.reason === reason);
+
+    before(() => {
+      servers = createServers(quietLogger);
+      handlers = databaseHandlers({ pool: app.pool, servers, vault: createVault(TEST_VAULT_KEY), defaults: postgres().target, logger: quietLogger }, app.config);
+    });
+    after(() => servers.end());
+
+    it("answers another tenant's admin tenant_forbidden before validation or lookups, whether the tenant exists or not", async () => {
+      for (const target of [tenant, `${p}_ghost`]) {
+        const ctx = adminOf(`${p}_other`);
+        await rejectsWith(handlers.createDatabase({ tenant: target, name: "", kind: "bogus", dataPath: "", metastore: {}, objectStore: {}, defaultDatabase: "", defaultSchema: "", requestId: "" }, ctx), "tenant_forbidden");
+        await rejectsWith(handlers.listDatabases({ tenant: target, pageSize: -1, pageToken: "" }, ctx), "tenant_forbidden");
+        await rejectsWith(handlers.getDatabase({ tenant: target, name: "" }, ctx), "tenant_forbidden");
+        await rejectsWith(handlers.updateDatabase({ tenant: target, name: "x", metastore: { bogus: "1" }, objectStore: {} }, ctx), "tenant_forbidden");
+        await rejectsWith(handlers.deleteDatabase({ tenant: target, name: "x", dropDatabase: true }, ctx), "tenant_forbidden");
+      }
+    });
+
+    it("answers a tenant's non-admin user admin_required, GetMetastoreDefaults included", async () => {
+      await rejectsWith(handlers.getDatabase({ tenant, name: "x" }, userOf(tenant)), "admin_required");
+      await rejectsWith(handlers.getMetastoreDefaults({}, userOf(tenant)), "admin_required");
+    });
+
+    it("lets a tenant's admin work on its own tenant", async () => {
+      await handlers.createDatabase(
+        { tenant, name: "own", kind: "memory", dataPath: "", metastore: {}, objectStore: {}, defaultDatabase: "", defaultSchema: "", requestId: "" },
+        adminOf(tenant),
+      );
+      const { tenantDbs } = await handlers.listDatabases({ tenant, pageSize: 0, pageToken: "" }, adminOf(tenant));
+      assert.ok(tenantDbs.some((d) => d.name === `${p}_own`));
+      assert.equal((await handlers.getMetastoreDefaults({}, adminOf(tenant))).schemaName, "main");
+    });
+  });
+
+  it("never writes a secret to the log, even at trace level and when provisioning fails", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) });
+    const logged = await startTestApp({ logger: createLogger("trace", sink) });
+    try {
+      const t = `${p}_log`;
+      const secrets = [postgres().target.password ?? "", "log-secret-aws", "log-secret-unreachable", "log-secret-update"];
+      await logged.clients.tenants.createTenant({ name: t });
+      await logged.clients.databases.createDatabase({ tenant: t, name: "a", metastore: { pgPassword: secrets[0] }, objectStore: { s3_secret_access_key: secrets[1] } });
+      await expectError(
+        logged.clients.databases.createDatabase({ tenant: t, name: "b", metastore: { pgHost: "127.0.0.1", pgPort: String(await freePort()), pgPassword: secrets[2] } }),
+        status.UNAVAILABLE,
+        "unavailable",
+      );
+      await logged.clients.databases.updateDatabase({ tenant: t, name: "a", objectStore: { s3_secret_access_key: secrets[3] } });
+      await logged.clients.databases.deleteDatabase({ tenant: t, name: "a", dropDatabase: true });
+      assert.ok(lines.length > 0, "something was logged");
+      const text = lines.join("");
+      for (const secret of secrets) assert.ok(!text.includes(secret), "a secret reached the log");
+    } finally {
+      await logged.stop();
+    }
   });
 
   it("derives data paths under an object-store QOD_DATA_PATH", async () => {

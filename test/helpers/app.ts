@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { createApp } from "../../src/app";
 import { loadConfig, type Config } from "../../src/config";
@@ -50,13 +51,13 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
   };
 }
 
-export async function startTestApp(options: { env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(options: { env?: Record<string, string>; logger?: Logger } = {}): Promise<TestApp> {
   const postgres = sharedPostgres();
   const database = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(tmpdir(), "qod-test-data-"));
   const config = loadConfig(testEnv(database, dataDir, options.env));
   const pool = await createPool(pgUrl(postgres.target, database), quietLogger, { maximumPoolSize: config.pgPoolSize });
-  const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
+  const app = createApp({ config, pool, target: postgres.target, logger: options.logger ?? quietLogger });
   const { grpcPort } = await app.start();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const clients = clientsFor(grpcAddress);
