@@ -4,7 +4,7 @@ import { UniqueIntegrityConstraintViolationError } from "slonik";
 import { insertAudit } from "../audit/queries";
 import type { CommonQueryMethods } from "../db/sql";
 import { inTransaction } from "../db/transaction";
-import { AppError, notFound, type Reason } from "../errors";
+import { AppError, invalid, notFound, type Reason } from "../errors";
 import { newId } from "../ids";
 import type { AuthedContext } from "../server/context";
 import { throwIfAborted } from "../server/middleware/deadline";
@@ -29,13 +29,9 @@ export type WithLockConnection = <T>(work: (conn: CommonQueryMethods) => Promise
 /** A settled row as the answer to its create: the database when READY, the first attempt's error when FAILED. */
 function outcome(row: DatabaseRow | null): DatabaseRow {
   if (row?.status === "READY") return row;
-  if (row?.status === "FAILED") return failedWith(row);
-  throw notFound("database");
-}
-
-function failedWith(row: DatabaseRow): never {
   // status_reason is always written from an AppError's reason.
-  throw new AppError((row.status_reason || "unavailable") as Reason, row.status_message);
+  if (row?.status === "FAILED") throw new AppError((row.status_reason || "unavailable") as Reason, row.status_message);
+  throw notFound("database");
 }
 
 /**
@@ -44,9 +40,7 @@ function failedWith(row: DatabaseRow): never {
  */
 async function repeatOf(deps: LifecycleDeps, conn: CommonQueryMethods, ctx: AuthedContext, first: DatabaseRow, command: CreateDatabaseCommand): Promise<DatabaseRow> {
   if (first.name !== command.name.full) {
-    throw new AppError("invalid_request_id", "request_id: was already used to create another database", [
-      { field: "request_id", reason: "invalid_request_id", description: "was already used to create another database" },
-    ]);
+    throw invalid([{ field: "request_id", reason: "invalid_request_id", description: "was already used to create another database" }]);
   }
   await inTransaction(conn, ctx, (tx) => lockDatabaseName(tx, first.name));
   const row = await findDatabaseById(conn, first.id);

@@ -10,7 +10,7 @@ import type { PgTarget } from "../config";
 import { errorCode } from "../db/errors";
 import { createPool, pgUrl } from "../db/pool";
 import { sql } from "../db/sql";
-import { AppError } from "../errors";
+import { AppError, invalid } from "../errors";
 import { initializeCatalog, verifyCatalog, type CatalogOptions } from "./ducklake";
 import type { Secrets } from "./vault";
 
@@ -63,8 +63,7 @@ function serverError(err: unknown, logger: Logger, operation: string): AppError 
   if (err instanceof AppError) return err;
   const code = errorCode(err);
   logger.warn({ operation, code, err: { name: (err as Error).name, message: (err as Error).message } }, "database server operation failed");
-  const metastore = (description: string) =>
-    new AppError("invalid_metastore", `metastore: ${description}`, [{ field: "metastore", reason: "invalid_metastore", description }], { cause: err });
+  const metastore = (description: string) => invalid([{ field: "metastore", reason: "invalid_metastore", description }]);
   switch (code) {
     case "28P01":
     case "28000":

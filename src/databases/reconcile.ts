@@ -9,6 +9,16 @@
 // the row is never visible unlocked while its creator lives; a drop and the reconciler take it
 // before they act. A crashed process's session ends and its locks go with it, so a row whose
 // lock can be taken is a row nobody works on. Replicas share the state database, hence the locks.
+//
+// Invariants: the row is recorded before its database is made, and becomes READY only once the
+// database holds the whole catalog; so there is no READY row without its database and catalog,
+// and no database made by us without a row (`provisioning_started_at` tells a database this row
+// made from one that was already there, which is never dropped nor adopted).
+//
+// FAILED means the create failed and whatever it made was dropped. The row stays visible, with
+// the error's reason and a safe message, until DeleteDatabase removes it or a new create of the
+// same name in its tenant (or a retry with its request id) replaces it: it never blocks a retry.
+// Only repeats that waited on the running attempt answer its error; later ones try again.
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import type { PgTarget } from "../config";
