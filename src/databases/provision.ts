@@ -40,7 +40,7 @@ export function effectiveTarget(defaults: PgTarget, metastore: Record<string, st
   };
 }
 
-export type CatalogState = "absent" | "whole" | "partial";
+type CatalogState = "absent" | "whole" | "partial";
 
 export interface Servers {
   databaseExists(target: PgTarget, name: string): Promise<boolean>;

@@ -51,10 +51,10 @@ export interface LifecycleDeps {
  * nobody works on them: a creator whose state session dropped mid-way may still be about to
  * send CREATE DATABASE (it refreshes `updated_at` right before sending it).
  */
-export const RECONCILE_GRACE_MS = 5_000;
+const RECONCILE_GRACE_MS = 5_000;
 const BATCH = 100;
 
-export interface Failure {
+interface Failure {
   reason: Reason;
   message: string;
 }
@@ -66,7 +66,7 @@ export function isUnsettled(row: DatabaseRow): boolean {
 }
 
 /** The server of a ducklake row, from its stored metastore and secrets. */
-export function targetOf(deps: Pick<LifecycleDeps, "defaults" | "vault">, row: DatabaseRow): PgTarget {
+function targetOf(deps: Pick<LifecycleDeps, "defaults" | "vault">, row: DatabaseRow): PgTarget {
   return effectiveTarget(deps.defaults, row.metastore, openSecrets(deps.vault, row.id, row.secrets));
 }
 

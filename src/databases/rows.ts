@@ -5,8 +5,8 @@ import { DatabaseStatus, type Database } from "../../gen/qod/v1/database";
 export const KINDS = ["ducklake", "duckdb-file", "memory"] as const;
 export type Kind = (typeof KINDS)[number];
 
-export const STATUSES = ["PROVISIONING", "READY", "FAILED", "DELETING"] as const;
-export type Status = (typeof STATUSES)[number];
+const STATUSES = ["PROVISIONING", "READY", "FAILED", "DELETING"] as const;
+type Status = (typeof STATUSES)[number];
 
 export const DatabaseRow = z.object({
   id: z.string(),

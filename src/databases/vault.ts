@@ -52,7 +52,7 @@ export function isSecretKey(key: string): boolean {
 export const Secrets = z.object({ metastore: z.record(z.string()), objectStore: z.record(z.string()) });
 export type Secrets = z.infer<typeof Secrets>;
 
-export const NO_SECRETS: Secrets = Object.freeze({ metastore: {}, objectStore: {} });
+const NO_SECRETS: Secrets = Object.freeze({ metastore: {}, objectStore: {} });
 
 /** Splits a map into its plain entries (stored as is) and its secret ones. */
 export function splitSecrets(entries: Record<string, string>): { plain: Record<string, string>; secret: Record<string, string> } {
