@@ -117,10 +117,8 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
 
     const atKill = await rows();
     const serverAtKill = await pgDatabases(sharedPostgres().admin, `${tenant}_`);
+    output += `\n[test] at the kill: ${answered.length} answered; rows ${JSON.stringify(countBy(atKill.map((r) => r.status)))}; ${serverAtKill.length} databases on the server\n`;
     assert.ok(atKill.some((r) => r.status === "PROVISIONING"), "the kill left work to reconcile");
-    console.log(
-      `      (at the kill: ${answered.length} answered; rows ${JSON.stringify(countBy(atKill.map((r) => r.status)))}; ${serverAtKill.length} databases on the server)`,
-    );
 
     // Restart: the reconciler runs at start and every second; rows settle once past the grace period.
     clients = await startServer();
