@@ -11,6 +11,10 @@ import { createAuthDeps } from "./auth/deps";
 import { authHandlers } from "./auth/handlers";
 import { seedAdmin } from "./auth/seed";
 import type { Config, PgTarget } from "./config";
+import { databaseHandlers } from "./databases/handlers";
+import { createServers } from "./databases/provision";
+import { createReconciler } from "./databases/reconcile";
+import { createVault } from "./databases/vault";
 import { createGateway } from "./gateway/server";
 import { poolHandlers } from "./pools/handlers";
 import { compose } from "./server/context";
@@ -21,7 +25,6 @@ import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
 import { bindService } from "./server/unary";
-import { unimplementedHandlers } from "./server/unimplemented";
 import { tenantHandlers } from "./tenants/handlers";
 
 export interface AppDeps {
@@ -44,6 +47,10 @@ export function createApp(deps: AppDeps): App {
   const { config, pool, logger } = deps;
   const auth = createAuthDeps(pool, config);
   const authenticator = createAuthenticator(auth);
+  // Pools on the servers that hold tenant databases, shared by DatabaseService and the reconciler.
+  const servers = createServers(logger);
+  const lifecycle = { pool, servers, vault: createVault(config.vaultEncKey), defaults: deps.target, logger };
+  const reconciler = createReconciler(lifecycle, config.reconcileIntervalSec * 1000);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
@@ -55,7 +62,7 @@ export function createApp(deps: AppDeps): App {
     [
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool)),
       service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool)),
-      service("qod.v1.DatabaseService", DatabaseServiceService, unimplementedHandlers(DatabaseServiceService)),
+      service("qod.v1.DatabaseService", DatabaseServiceService, databaseHandlers(lifecycle, config)),
       service("qod.v1.AuthService", AuthServiceService, authHandlers(auth)),
     ],
     descriptor,
@@ -70,6 +77,7 @@ export function createApp(deps: AppDeps): App {
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
       const httpPort = await gateway.listen(config.host, config.httpPort, grpcPort);
       logger.info({ host: config.host, httpPort }, "serving JSON /api");
+      reconciler.start();
       return { grpcPort, httpPort };
     },
     async stop() {
@@ -87,6 +95,8 @@ export function createApp(deps: AppDeps): App {
           resolve();
         });
       });
+      await reconciler.stop();
+      await servers.end();
     },
   };
 }

@@ -27,7 +27,8 @@ const EnvSchema = z.object({
   QOD_PG_USER: z.string().min(1).default("postgres"),
   QOD_PG_PASSWORD: optionalText,
   QOD_PG_DBNAME: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lowercase identifier").default("qod"),
-  QOD_PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  // At least 4: provisioning and the reconciler hold connections of their own for their locks.
+  QOD_PG_POOL_SIZE: z.coerce.number().int().min(4).max(200).default(10),
   QOD_API_KEY: optionalText.refine(byteLength(16), "must be at least 16 bytes"),
   QOD_ADMIN_USERNAME: z.string().min(1).max(64).default("admin"),
   QOD_ADMIN_PASSWORD: z.string().min(1).max(72).default("admin"),
@@ -125,7 +126,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     sessionTtlSec: e.QOD_SESSION_TTL_SEC,
     vaultEncKey: e.QOD_VAULT_ENC_KEY,
     apiJwtSecret: e.API_JWT_SECRET,
-    dataPath: path.resolve(e.QOD_DATA_PATH ?? path.join(dataDir, "lake")),
+    // A filesystem root is made absolute; an object-store root (s3://bucket/lake) is kept as given.
+    dataPath: e.QOD_DATA_PATH && /^[a-z0-9]+:\/\//.test(e.QOD_DATA_PATH) ? e.QOD_DATA_PATH.replace(/\/+$/, "") : path.resolve(e.QOD_DATA_PATH ?? path.join(dataDir, "lake")),
     logLevel: e.QOD_LOG_LEVEL,
     reconcileIntervalSec: e.QOD_RECONCILE_INTERVAL_SEC,
     oidcAllowInsecure: e.QOD_OIDC_ALLOW_INSECURE,

@@ -16,7 +16,10 @@ const CONSTRAINTS: Record<string, { reason: Reason; message: string }> = {
   tenants_pkey: { reason: "exists", message: "tenant already exists" },
   tenants_display_name_key: { reason: "exists", message: "a tenant with this display name already exists" },
   databases_name_key: { reason: "exists", message: "a database with this name already exists" },
+  databases_request_id_key: { reason: "exists", message: "a database was already created with this request id" },
   databases_tenant_fkey: { reason: "not_found", message: "tenant not found" },
+  // Raised by a trigger (migration 0002) when a tenant delete would cascade to a database being created.
+  databases_provisioning_check: { reason: "unavailable", message: "a database of this tenant is being provisioned; retry when it is done" },
   pools_tenant_name_key: { reason: "exists", message: "a pool with this name already exists in the tenant" },
   pools_tenant_fkey: { reason: "has_pools", message: "the tenant has pools; delete them first" },
   pools_database_fkey: { reason: "has_pools", message: "the database has pools; delete them first" },
@@ -31,6 +34,11 @@ const UNAVAILABLE_CODES = /^(08|53|57P0[1-3])/;
 function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
+}
+
+/** The SQLSTATE or socket error code of an error, or of the driver error slonik wraps. */
+export function errorCode(err: unknown): string | undefined {
+  return sqlState(err) ?? sqlState((err as { cause?: unknown } | null)?.cause);
 }
 
 /** Returns an AppError for database errors a client can meet; anything else is returned as is. */
@@ -51,7 +59,7 @@ export function mapDatabaseError(err: unknown): unknown {
   if (err instanceof ConnectionError || err instanceof BackendTerminatedError) {
     return new AppError("unavailable", "the state database is unavailable", [], { cause: err });
   }
-  const code = sqlState(err) ?? sqlState((err as { cause?: unknown } | null)?.cause);
+  const code = errorCode(err);
   if (code && (UNAVAILABLE_CODES.test(code) || code === "ECONNREFUSED" || code === "ECONNRESET" || code === "ETIMEDOUT")) {
     return new AppError("unavailable", "the state database is unavailable", [], { cause: err });
   }

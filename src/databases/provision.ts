@@ -1,0 +1,175 @@
+// Work on the Postgres servers that hold tenant databases: CREATE/DROP DATABASE and the DuckLake
+// catalog. None of it may run inside a state transaction (CREATE DATABASE cannot, and slonik may
+// replay a transaction callback). Every failure leaves here as an AppError with a safe message.
+import { setTimeout as delay } from "node:timers/promises";
+import type { Logger } from "pino";
+import { SlonikError, type DatabasePool } from "slonik";
+import { z } from "zod";
+import { version } from "../../package.json";
+import type { PgTarget } from "../config";
+import { errorCode } from "../db/errors";
+import { createPool, pgUrl } from "../db/pool";
+import { sql } from "../db/sql";
+import { AppError, invalid } from "../errors";
+import { initializeCatalog, verifyCatalog, type CatalogOptions } from "./ducklake";
+import type { Secrets } from "./vault";
+
+export const CREATED_BY = `qod-control-plane ${version}`;
+
+/** The database every server has, where CREATE and DROP DATABASE are sent from. */
+const MAINTENANCE_DATABASE = "postgres";
+/** CREATE DATABASE statements one process sends to one server at a time. */
+const ADMIN_POOL_SIZE = 4;
+/** Postgres itself waits up to 5 s for other sessions to leave the template; one more attempt covers a longer one. */
+const CREATE_ATTEMPTS = 2;
+
+/**
+ * The server a ducklake database lives on: the global defaults overlaid with its metastore. The
+ * default password is only ever sent to the default server, so an override naming another host
+ * cannot collect it.
+ */
+export function effectiveTarget(defaults: PgTarget, metastore: Record<string, string>, secrets: Secrets): PgTarget {
+  const host = metastore.pgHost ?? defaults.host;
+  const port = metastore.pgPort ? Number(metastore.pgPort) : defaults.port;
+  const defaultServer = host === defaults.host && port === defaults.port;
+  return {
+    host,
+    port,
+    user: metastore.pgUser ?? defaults.user,
+    password: secrets.metastore.pgPassword ?? (defaultServer ? defaults.password : undefined),
+  };
+}
+
+type CatalogState = "absent" | "whole" | "partial";
+
+export interface Servers {
+  databaseExists(target: PgTarget, name: string): Promise<boolean>;
+  /** Creates an empty database; `beforeSend` runs on the connection's turn, just before the statement. */
+  createDatabase(target: PgTarget, name: string, beforeSend: () => Promise<void>): Promise<void>;
+  /** Writes the whole DuckLake catalog in one transaction on the new database. */
+  writeCatalog(target: PgTarget, name: string, options: CatalogOptions): Promise<void>;
+  /** Whether the database exists, and if so whether it holds a whole catalog. */
+  inspect(target: PgTarget, name: string): Promise<CatalogState>;
+  dropDatabase(target: PgTarget, name: string): Promise<void>;
+  /** Closes the cached pools. */
+  end(): Promise<void>;
+}
+
+const Flag = z.object({ ok: z.boolean() });
+const voidQuery = sql.typeAlias("void");
+
+/** A failure on a tenant server, as a client may see it: never SQL, never a connection string. */
+function serverError(err: unknown, logger: Logger, operation: string): AppError {
+  if (err instanceof AppError) return err;
+  const code = errorCode(err);
+  logger.warn({ operation, code, err: { name: (err as Error).name, message: (err as Error).message } }, "database server operation failed");
+  const metastore = (description: string) => invalid([{ field: "metastore", reason: "invalid_metastore", description }]);
+  switch (code) {
+    case "28P01":
+    case "28000":
+      return metastore("the database server rejected the user or password");
+    case "42501":
+      return metastore("the user may not create or drop databases on the database server");
+    case "42P04":
+    case "23505": // pg_database's unique index, when another session creates the same name at once
+      return new AppError("exists", "a Postgres database with this name already exists on its server", [], { cause: err });
+    case "55006":
+      return new AppError("unavailable", "the database server is busy; retry shortly", [], { cause: err });
+    default:
+      return new AppError("unavailable", "the database server cannot be reached or could not complete the operation", [], { cause: err });
+  }
+}
+
+export function createServers(logger: Logger): Servers {
+  const admins = new Map<string, Promise<DatabasePool>>();
+
+  /** One small pool per server, on its maintenance database, shared by every provisioning there. */
+  function admin(target: PgTarget): Promise<DatabasePool> {
+    const key = JSON.stringify([target.host, target.port, target.user, target.password ?? null]);
+    let pool = admins.get(key);
+    if (!pool) {
+      pool = createPool(pgUrl(target, MAINTENANCE_DATABASE), logger, { maximumPoolSize: ADMIN_POOL_SIZE });
+      admins.set(key, pool);
+      pool.catch(() => admins.delete(key));
+    }
+    return pool;
+  }
+
+  /** A pool on one tenant database for the length of `work`: nothing stays connected to a database that may be dropped next. */
+  async function onDatabase<T>(target: PgTarget, name: string, work: (db: DatabasePool) => Promise<T>): Promise<T> {
+    const db = await createPool(pgUrl(target, name), logger, { maximumPoolSize: 1 });
+    try {
+      return await work(db);
+    } finally {
+      await db.end();
+    }
+  }
+
+  async function guarded<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw serverError(err, logger, operation);
+    }
+  }
+
+  async function databaseExists(target: PgTarget, name: string): Promise<boolean> {
+    return guarded("exists", async () =>
+      (await admin(target)).oneFirst(sql.type(Flag)`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${name}) AS ok`),
+    );
+  }
+
+  return {
+    databaseExists,
+
+    createDatabase: (target, name, beforeSend) =>
+      guarded("create", async () => {
+        const pool = await admin(target);
+        // template0 accepts no connections, so the "source database is being accessed by other
+        // users" error (55006) of a busy template1 cannot happen; the retry covers a server whose
+        // template0 was opened to connections by hand, and other replicas need no serialising.
+        // No STRATEGY: the server's default works on every version (the option is PG15+), and
+        // WAL_LOG spares a shared server FILE_COPY's checkpoints.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await pool.connect(async (connection) => {
+              await beforeSend();
+              await connection.query(voidQuery`CREATE DATABASE ${sql.identifier([name])} TEMPLATE template0`);
+            });
+            return;
+          } catch (err) {
+            if (errorCode(err) !== "55006" || attempt === CREATE_ATTEMPTS) throw err;
+            await delay(100 * (0.5 + Math.random()));
+          }
+        }
+      }),
+
+    writeCatalog: (target, name, options) =>
+      guarded("catalog", () => onDatabase(target, name, (db) => db.transaction((tx) => initializeCatalog(tx, options)))),
+
+    inspect: (target, name) =>
+      guarded("inspect", async () => {
+        if (!(await databaseExists(target, name))) return "absent";
+        return onDatabase(target, name, async (db) => {
+          try {
+            await verifyCatalog(db);
+            return "whole";
+          } catch (err) {
+            if (err instanceof SlonikError) throw err; // the server failed; the catalog's state is unknown
+            return "partial";
+          }
+        });
+      }),
+
+    dropDatabase: (target, name) =>
+      guarded("drop", async () => {
+        await (await admin(target)).query(voidQuery`DROP DATABASE IF EXISTS ${sql.identifier([name])} WITH (FORCE)`);
+      }),
+
+    async end() {
+      const pools = await Promise.allSettled(admins.values());
+      admins.clear();
+      await Promise.all(pools.map((p) => (p.status === "fulfilled" ? p.value.end() : undefined)));
+    },
+  };
+}
