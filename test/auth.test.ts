@@ -118,7 +118,7 @@ describe("AuthService", () => {
     it("lets a tenant admin create users in its tenant", async () => {
       const t = `${p}_self`;
       const { ann } = await tenantWithUsers(t);
-      const { user } = await app.clients.auth.createUser({ tenant: t, username: "cid", password: PASSWORD }, { apiKey: ann });
+      const user = await app.clients.auth.createUser({ tenant: t, username: "cid", password: PASSWORD }, { apiKey: ann });
       assert.equal(user?.role, "user");
       assert.equal(user?.tenant, t);
       assert.match(user?.id ?? "", /^u-[0-9a-f]{32}$/);
@@ -150,7 +150,7 @@ describe("AuthService", () => {
     });
 
     it("creates superusers (no tenant) who log in to the superuser realm", async () => {
-      const { user } = await app.clients.auth.createUser({ username: `${p}_root`, password: PASSWORD });
+      const user = await app.clients.auth.createUser({ username: `${p}_root`, password: PASSWORD });
       assert.equal(user?.role, "admin");
       assert.equal(user?.tenant, "");
       const login = await app.clients.auth.login({ username: `${p}_root`, password: PASSWORD }, {});

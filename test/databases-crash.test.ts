@@ -113,7 +113,7 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
       now.filter((r) => r.status === "READY").length >= 3 && now.some((r) => r.status === "PROVISIONING" && r.started);
     await waitFor("creates in the middle of provisioning", async () => (midWay(await rows()) ? true : undefined), 60_000, 5);
     await killServer();
-    const answered = (await settled).flatMap((r) => (r.status === "fulfilled" && r.value.database ? [r.value.database.name] : []));
+    const answered = (await settled).flatMap((r) => (r.status === "fulfilled" && r.value ? [r.value.name] : []));
 
     const atKill = await rows();
     const serverAtKill = await pgDatabases(sharedPostgres().admin, `${tenant}_`);
@@ -145,7 +145,7 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
     retried.forEach((r, i) => {
       const full = `${tenant}_${names[i]}`;
       if (ready.includes(full)) assert.equal(r.status, "rejected", `${full} already exists`);
-      else assert.equal(r.status === "fulfilled" && r.value.database?.status, DatabaseStatus.READY, `${full} created on retry`);
+      else assert.equal(r.status === "fulfilled" && r.value.status, DatabaseStatus.READY, `${full} created on retry`);
     });
     assert.equal((await pgDatabases(sharedPostgres().admin, `${tenant}_`)).length, 20);
   });

@@ -41,7 +41,7 @@ describe("DatabaseService on two Postgres servers", function () {
   });
 
   it("provisions on the server the metastore override names, and drops it there", async () => {
-    const { database } = await app.clients.databases.createDatabase({ tenant, name: "remote", metastore: overrides(), defaultSchema: "mart" });
+    const database = await app.clients.databases.createDatabase({ tenant, name: "remote", metastore: overrides(), defaultSchema: "mart" });
     assert.equal(database?.status, DatabaseStatus.READY);
     const { pgPassword: _hidden, ...visible } = overrides();
     assert.deepEqual(database?.metastore, { ...visible, dbName: `${p}_remote` });
@@ -74,7 +74,7 @@ describe("DatabaseService on two Postgres servers", function () {
       "invalid_metastore",
     );
     assert.doesNotMatch(err.message, /wrong-password/);
-    const { database } = await app.clients.databases.getDatabase({ tenant, name: "badpw" });
+    const database = await app.clients.databases.getDatabase({ tenant, name: "badpw" });
     assert.equal(database?.status, DatabaseStatus.FAILED);
     assert.deepEqual(await pgDatabases(other.admin, p), []);
   });
@@ -85,7 +85,7 @@ describe("DatabaseService on two Postgres servers", function () {
     await app.clients.databases.updateDatabase({ tenant, name: "sticky", metastore: { pgPassword: "now-wrong" } });
     const err = await expectError(app.clients.databases.deleteDatabase({ tenant, name: "sticky", dropDatabase: true }), status.INVALID_ARGUMENT, "invalid_metastore");
     assert.match(err.message, /stays DELETING and the drop will be retried/);
-    assert.equal((await app.clients.databases.getDatabase({ tenant, name: "sticky" })).database?.status, DatabaseStatus.DELETING);
+    assert.equal((await app.clients.databases.getDatabase({ tenant, name: "sticky" })).status, DatabaseStatus.DELETING);
     assert.ok((await pgDatabases(other.admin, p)).includes(`${p}_sticky`));
     // no pool can be added to a database being dropped
     await expectError(app.clients.pools.createPool({ tenant, tenantDb: "sticky", pool: `${p}_late` }), status.INVALID_ARGUMENT, "invalid_tenant_db");
@@ -129,7 +129,7 @@ describe("DatabaseService on two Postgres servers", function () {
       const created = app.clients.databases.createDatabase({ tenant, name: "busy", metastore: overrides() });
       // Postgres waits 5 s for the template's sessions before it fails with 55006; outlast that.
       setTimeout(() => void release(), 5_500);
-      const { database } = await created;
+      const database = await created;
       assert.ok(Date.now() - started > 5_000, "the first attempt met the busy template");
       assert.equal(database?.status, DatabaseStatus.READY);
       assert.ok((await pgDatabases(other.admin, p)).includes(`${p}_busy`));
@@ -144,7 +144,7 @@ describe("DatabaseService on two Postgres servers", function () {
         await release();
       }
       assert.ok(!(await pgDatabases(other.admin, p)).includes(`${p}_stuck`));
-      const { database } = await app.clients.databases.getDatabase({ tenant, name: "stuck" });
+      const database = await app.clients.databases.getDatabase({ tenant, name: "stuck" });
       assert.equal(database?.status, DatabaseStatus.FAILED);
     });
   });

@@ -42,7 +42,7 @@ describe("DatabaseService", function () {
 
   describe("CreateDatabase (ducklake)", () => {
     it("provisions the Postgres database with a DuckLake v1.0 catalog holding the default schema", async () => {
-      const { database } = await create("sales", { defaultSchema: "mart" });
+      const database = await create("sales", { defaultSchema: "mart" });
       assert.ok(database);
       assert.match(database.id, /^td-[0-9a-f]{32}$/);
       assert.equal(database.tenant, tenant);
@@ -61,7 +61,7 @@ describe("DatabaseService", function () {
     });
 
     it("adds the metastore's schemaName, keeps a given dataPath (normalised) and accepts the full name", async () => {
-      const { database } = await create(`${p}_full`, { dataPath: "s3://bucket/lake/full", metastore: { schemaName: "raw" }, defaultSchema: "mart" });
+      const database = await create(`${p}_full`, { dataPath: "s3://bucket/lake/full", metastore: { schemaName: "raw" }, defaultSchema: "mart" });
       assert.equal(database?.name, `${p}_full`);
       assert.equal(database?.suffix, "full");
       assert.equal(database?.dataPath, "s3://bucket/lake/full");
@@ -96,14 +96,14 @@ describe("DatabaseService", function () {
       const err = await expectError(create("foreign"), status.ALREADY_EXISTS, "exists");
       assert.match(err.message, /already exists on its server/);
       assert.deepEqual(await stateOf(name), { status: "FAILED", status_reason: "exists", status_message: err.message });
-      const { database } = await app.clients.databases.getDatabase({ tenant, name: "foreign" });
+      const database = await app.clients.databases.getDatabase({ tenant, name: "foreign" });
       assert.equal(database?.status, DatabaseStatus.FAILED);
       assert.ok((await databasesOnServer()).includes(name), "the foreign database is untouched");
       // once the name is free on the server, a new create replaces the FAILED row
       await postgres().admin.query(sql.typeAlias("void")`DROP DATABASE ${sql.identifier([name])}`);
       const retried = await create("foreign");
-      assert.equal(retried.database?.status, DatabaseStatus.READY);
-      assert.notEqual(retried.database?.id, database?.id);
+      assert.equal(retried.status, DatabaseStatus.READY);
+      assert.notEqual(retried.id, database?.id);
     });
 
     it("answers UNAVAILABLE when the metastore's server cannot be reached, and records the row FAILED", async () => {
@@ -114,12 +114,12 @@ describe("DatabaseService", function () {
         "unavailable",
       );
       assert.doesNotMatch(err.message, /s3cr3t|SELECT|CREATE|postgres:\/\//);
-      const { database } = await app.clients.databases.getDatabase({ tenant, name: "unreachable" });
+      const database = await app.clients.databases.getDatabase({ tenant, name: "unreachable" });
       assert.equal(database?.status, DatabaseStatus.FAILED);
       assert.equal(database?.statusMessage, err.message);
       assert.equal(database?.metastore.pgPassword, undefined);
       // a FAILED row never blocks: the same name on a reachable server succeeds
-      const { database: retried } = await create("unreachable");
+      const retried = await create("unreachable");
       assert.equal(retried?.status, DatabaseStatus.READY);
     });
   });
@@ -149,7 +149,7 @@ describe("DatabaseService", function () {
 
     it("accepts a full name of exactly 63 bytes", async () => {
       const suffix = "y".repeat(63 - p.length - 1);
-      const { database } = await create(suffix, { kind: "memory" });
+      const database = await create(suffix, { kind: "memory" });
       assert.equal(Buffer.byteLength(database?.name ?? ""), 63);
     });
 
@@ -206,7 +206,7 @@ describe("DatabaseService", function () {
     it("accepts every object-store URI form for a duckdb-file", async () => {
       const forms = ["s3", "s3a", "r2", "gs", "az", "azure", "abfss"].map((s) => `${s}://bucket/dir/x.duckdb`);
       for (const [i, dataPath] of [...forms, "/srv/files/x.duckdb"].entries()) {
-        const { database } = await create(`form${i}`, { kind: "duckdb-file", dataPath });
+        const database = await create(`form${i}`, { kind: "duckdb-file", dataPath });
         assert.equal(database?.effectiveDataPath, dataPath);
       }
     });
@@ -214,7 +214,7 @@ describe("DatabaseService", function () {
 
   describe("kinds without a catalog", () => {
     it("records a duckdb-file database READY with its file path and makes no Postgres database", async () => {
-      const { database } = await create("file", { kind: "duckdb-file", dataPath: "/srv/files/acme.duckdb" });
+      const database = await create("file", { kind: "duckdb-file", dataPath: "/srv/files/acme.duckdb" });
       assert.equal(database?.kind, "duckdb-file");
       assert.equal(database?.status, DatabaseStatus.READY);
       assert.equal(database?.dataPath, "/srv/files/acme.duckdb");
@@ -224,7 +224,7 @@ describe("DatabaseService", function () {
     });
 
     it("records a memory database READY with no data path and no Postgres database", async () => {
-      const { database } = await create("mem", { kind: "memory" });
+      const database = await create("mem", { kind: "memory" });
       assert.equal(database?.kind, "memory");
       assert.equal(database?.status, DatabaseStatus.READY);
       assert.equal(database?.effectiveDataPath, "");
@@ -276,7 +276,7 @@ describe("DatabaseService", function () {
 
     it("stores pgPassword and object-store secrets as AES-256-GCM ciphertext and never returns them", async () => {
       const objectStore = { s3_access_key_id: "AKIAEXAMPLE", s3_secret_access_key: "aws-secret-value", SECRET: "generic-secret", s3_region: "eu-west-1" };
-      const { database } = await create("vault", { metastore: { pgPassword: password() }, objectStore, dataPath: "s3://bucket/vault" });
+      const database = await create("vault", { metastore: { pgPassword: password() }, objectStore, dataPath: "s3://bucket/vault" });
       assert.equal(database?.status, DatabaseStatus.READY);
       assert.deepEqual(database?.metastore, { dbName: `${p}_vault` });
       assert.deepEqual(database?.objectStore, { s3_access_key_id: "AKIAEXAMPLE", s3_region: "eu-west-1" });
@@ -303,7 +303,7 @@ describe("DatabaseService", function () {
     it("update merges entries: an omitted secret is kept, an empty one removed, a new one sealed afresh", async () => {
       await create("merge", { kind: "duckdb-file", dataPath: "s3://b/m.duckdb", objectStore: { s3_secret_access_key: "first", s3_region: "eu" } });
       const before = await raw(`${p}_merge`);
-      const { database } = await app.clients.databases.updateDatabase({ tenant, name: "merge", objectStore: { s3_endpoint: "minio:9000", s3_region: "" } });
+      const database = await app.clients.databases.updateDatabase({ tenant, name: "merge", objectStore: { s3_endpoint: "minio:9000", s3_region: "" } });
       assert.deepEqual(database?.objectStore, { s3_endpoint: "minio:9000" });
       const kept = await raw(`${p}_merge`);
       assert.deepEqual(openSecrets(vault, kept.id, kept.secrets).objectStore, { s3_secret_access_key: "first" });
@@ -321,7 +321,7 @@ describe("DatabaseService", function () {
   describe("UpdateDatabase", () => {
     it("changes the default schema and database, merges the metastore, and audits key names only", async () => {
       await create("upd", { defaultSchema: "mart", metastore: { pgUser: postgres().target.user } });
-      const { database } = await app.clients.databases.updateDatabase({
+      const database = await app.clients.databases.updateDatabase({
         tenant,
         name: `${p}_upd`,
         defaultDatabase: `${p}_upd`,
@@ -331,8 +331,8 @@ describe("DatabaseService", function () {
       assert.equal(database?.defaultSchema, "mart");
       assert.deepEqual(database?.metastore, { dbName: `${p}_upd`, schemaName: "raw" });
       const cleared = await app.clients.databases.updateDatabase({ tenant, name: "upd", defaultSchema: "" });
-      assert.equal(cleared.database?.defaultSchema, "");
-      assert.equal(cleared.database?.defaultDatabase, `${p}_upd`);
+      assert.equal(cleared.defaultSchema, "");
+      assert.equal(cleared.defaultDatabase, `${p}_upd`);
       const audit = await app.pool.any(sql.type(z.object({ action: z.string(), details: z.record(z.unknown()) }))`
         SELECT action, details FROM audit_log WHERE target = ${`${p}_upd`} ORDER BY id`);
       assert.deepEqual(audit.map((a) => a.action), ["database.create", "database.update", "database.update"]);
@@ -349,14 +349,14 @@ describe("DatabaseService", function () {
       await expectError(app.clients.databases.updateDatabase({ tenant, name: "pinned", defaultSchema: `${p}_pinned` }), status.INVALID_ARGUMENT, "invalid_default_schema");
       await expectError(app.clients.databases.updateDatabase({ tenant, name: "pin", metastore: { schemaName: "x" } }), status.INVALID_ARGUMENT, "invalid_metastore");
       await expectError(app.clients.databases.updateDatabase({ tenant, name: "nope", defaultSchema: "x" }), status.NOT_FOUND, "not_found");
-      const { database } = await app.clients.databases.getDatabase({ tenant, name: "pinned" });
+      const database = await app.clients.databases.getDatabase({ tenant, name: "pinned" });
       assert.deepEqual(database?.metastore, { dbName: `${p}_pinned` });
     });
   });
 
   describe("DeleteDatabase", () => {
     it("removes the row and keeps the Postgres database and its catalog; the name then stays taken on the server", async () => {
-      const { database } = await create("keep");
+      const database = await create("keep");
       assert.deepEqual(await app.clients.databases.deleteDatabase({ tenant, name: "keep" }), {});
       await expectError(app.clients.databases.getDatabase({ tenant, name: "keep" }), status.NOT_FOUND, "not_found");
       assert.ok((await databasesOnServer()).includes(`${p}_keep`));
@@ -375,7 +375,7 @@ describe("DatabaseService", function () {
       assert.ok(!(await databasesOnServer()).includes(`${p}_drop`));
       assert.equal(await stateOf(`${p}_drop`), null);
       // and the name can be used again
-      assert.equal((await create("drop")).database?.status, DatabaseStatus.READY);
+      assert.equal((await create("drop")).status, DatabaseStatus.READY);
     });
 
     it("answers ABORTED has_pools while a pool uses the database, with or without dropDatabase", async () => {
@@ -422,7 +422,7 @@ describe("DatabaseService", function () {
     it("20 concurrent creates of distinct names all succeed, each with a whole catalog", async () => {
       const names = Array.from({ length: 20 }, (_, i) => `par${i}`);
       const results = await Promise.all(names.map((name) => create(name, { defaultSchema: "mart" })));
-      assert.ok(results.every((r) => r.database?.status === DatabaseStatus.READY));
+      assert.ok(results.every((r) => r.status === DatabaseStatus.READY));
       for (const name of names) await assertCatalog(postgres().target, `${p}_${name}`, { schemas: ["main", "mart"], dataPath: `${app.config.dataPath}/${p}_${name}/` });
     });
 
@@ -438,11 +438,11 @@ describe("DatabaseService", function () {
     it("concurrent and later repeats with one requestId all return the first database", async () => {
       const requestId = `${p}-req-1`;
       const results = await Promise.all(Array.from({ length: 8 }, () => create("idem", { requestId })));
-      const ids = new Set(results.map((r) => r.database?.id));
+      const ids = new Set(results.map((r) => r.id));
       assert.equal(ids.size, 1);
-      assert.ok(results.every((r) => r.database?.status === DatabaseStatus.READY));
+      assert.ok(results.every((r) => r.status === DatabaseStatus.READY));
       const again = await create("idem", { requestId });
-      assert.equal(again.database?.id, results[0]?.database?.id);
+      assert.equal(again.id, results[0]?.id);
       // without the requestId it is a duplicate
       await expectError(create("idem"), status.ALREADY_EXISTS, "exists");
       // the same requestId for another database is refused
@@ -452,7 +452,7 @@ describe("DatabaseService", function () {
     it("takes the request id from the idempotency-key header (as the REST gateway forwards it)", async () => {
       const headers = { "idempotency-key": `${p}-hdr-1` };
       const results = await Promise.all(Array.from({ length: 4 }, () => app.clients.databases.createDatabase({ tenant, name: "hdr" }, { apiKey: TEST_API_KEY, headers })));
-      assert.equal(new Set(results.map((r) => r.database?.id)).size, 1);
+      assert.equal(new Set(results.map((r) => r.id)).size, 1);
       await expectError(
         app.clients.databases.createDatabase({ tenant, name: "hdr", requestId: "other" }, { apiKey: TEST_API_KEY, headers }),
         status.INVALID_ARGUMENT,
@@ -465,7 +465,7 @@ describe("DatabaseService", function () {
       const port = await freePort();
       await expectError(create("again", { requestId, metastore: { pgHost: "127.0.0.1", pgPort: String(port) } }), status.UNAVAILABLE, "unavailable");
       await expectError(create("again", { requestId, metastore: { pgHost: "127.0.0.1", pgPort: String(port) } }), status.UNAVAILABLE, "unavailable");
-      assert.equal((await create("again", { requestId })).database?.status, DatabaseStatus.READY);
+      assert.equal((await create("again", { requestId })).status, DatabaseStatus.READY);
     });
   });
 
@@ -549,7 +549,7 @@ describe("DatabaseService", function () {
     try {
       const t = `${p}_s3`;
       await s3.clients.tenants.createTenant({ name: t });
-      const { database } = await s3.clients.databases.createDatabase({ tenant: t, name: "lake" });
+      const database = await s3.clients.databases.createDatabase({ tenant: t, name: "lake" });
       assert.equal(database?.effectiveDataPath, `s3://bucket/root/${t}_lake/`);
       await assertCatalog(postgres().target, `${t}_lake`, { schemas: ["main"], dataPath: `s3://bucket/root/${t}_lake/` });
       assert.equal((await s3.clients.databases.getMetastoreDefaults({})).dataPath, "s3://bucket/root");

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { Agent, request as httpRequest } from "node:http";
 import { Metadata, Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
-import { TenantServiceService, type GetTenantRequest, type GetTenantResponse } from "../gen/qod/v1/tenant";
+import { TenantServiceService, type GetTenantRequest, type Tenant } from "../gen/qod/v1/tenant";
 import { freePort } from "../src/db/embedded";
 import { buildRoutes, gatewayServices } from "../src/gateway/routes";
 import { createGateway, GATEWAY_DEADLINE_MS, type Gateway } from "../src/gateway/server";
@@ -244,14 +244,14 @@ describe("JSON /api gateway against a stub gRPC server", () => {
   };
 
   // GetTenant's request name picks the stub's behaviour: `held` waits for answer().
-  const getTenant = (call: ServerUnaryCall<GetTenantRequest, GetTenantResponse>, callback: sendUnaryData<GetTenantResponse>) => {
+  const getTenant = (call: ServerUnaryCall<GetTenantRequest, Tenant>, callback: sendUnaryData<Tenant>) => {
     const { name } = call.request;
     const answer = () => {
       const headers = new Metadata();
       headers.set("x-stub-header", "h");
       headers.set("x-stub-bin", Buffer.from([0, 1, 2]));
       call.sendMetadata(headers);
-      callback(null, { tenant: { name, id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} } });
+      callback(null, { name, id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} });
     };
     received.push({
       name,

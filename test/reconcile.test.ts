@@ -118,7 +118,7 @@ describe("Reconciler", function () {
     const requestId = `${p}-interrupted`;
     await leftover("resumed", "PROVISIONING", { requestId, ageSec: 0 });
     await makeDatabase("resumed", true);
-    const { database } = await app.clients.databases.createDatabase({ tenant, name: "resumed", requestId });
+    const database = await app.clients.databases.createDatabase({ tenant, name: "resumed", requestId });
     assert.equal(database?.status, DatabaseStatus.READY);
     assert.equal((await stateOf("resumed"))?.status, "READY");
   });

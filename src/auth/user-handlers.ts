@@ -36,7 +36,7 @@ export function userHandlers(deps: AuthDeps): Pick<AuthHandlers, "createUser" | 
         await insertAudit(tx, ctx, { action: "user.create", tenant: user.tenant ?? undefined, target: user.username, details: { role: user.role } });
         return created;
       });
-      return { user: toUser(row) };
+      return toUser(row);
     },
 
     async listUsers(request, ctx) {

@@ -100,7 +100,7 @@ export function databaseHandlers(deps: LifecycleDeps, config: Pick<Config, "data
     async createDatabase(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);
       const command = validateCreateDatabase(request, metadataValue(ctx.metadata, "idempotency-key"), config.dataPath);
-      return { database: toDatabase(await createDatabase(deps, withLockConnection, ctx, command)) };
+      return toDatabase(await createDatabase(deps, withLockConnection, ctx, command));
     },
 
     async listDatabases(request, ctx) {
@@ -120,7 +120,7 @@ export function databaseHandlers(deps: LifecycleDeps, config: Pick<Config, "data
       const { tenant, name } = validateDatabaseRef(request);
       const row = await findDatabase(pool, tenant, name.full);
       if (!row) throw notFound("database");
-      return { database: toDatabase(row) };
+      return toDatabase(row);
     },
 
     async updateDatabase(request, ctx) {
@@ -155,7 +155,7 @@ export function databaseHandlers(deps: LifecycleDeps, config: Pick<Config, "data
         });
         return updated;
       });
-      return { database: toDatabase(row) };
+      return toDatabase(row);
     },
 
     async deleteDatabase(request, ctx) {

@@ -30,7 +30,7 @@ export function poolHandlers(pool: DatabasePool): ServiceHandlers<typeof PoolSer
         await insertAudit(tx, ctx, { action: "pool.create", tenant: command.tenant, target: command.name, details: { tenantDb: command.database.full, size: command.size } });
         return created;
       });
-      return { pool: toPool(row) };
+      return toPool(row);
     },
 
     async listPools(request, ctx) {

@@ -22,7 +22,7 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
         await insertAudit(tx, ctx, { action: "tenant.create", tenant: tenant.name, details: { authProvider: tenant.authProvider } });
         return created;
       });
-      return { tenant: toTenant(row) };
+      return toTenant(row);
     },
 
     async listTenants(request, ctx) {
@@ -40,7 +40,7 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
       const name = validateTenantName(request.name);
       const row = await findTenantByName(pool, name);
       if (!row) throw notFound("tenant");
-      return { tenant: toTenant(row) };
+      return toTenant(row);
     },
 
     async setTenantDisabled(request, ctx) {
@@ -52,7 +52,7 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
         return updated;
       });
       if (!row) throw notFound("tenant");
-      return { tenant: toTenant(row) };
+      return toTenant(row);
     },
 
     async setTenantAuth(request, ctx) {
@@ -64,7 +64,7 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
         return updated;
       });
       if (!row) throw notFound("tenant");
-      return { tenant: toTenant(row) };
+      return toTenant(row);
     },
 
     async deleteTenant(request, ctx) {

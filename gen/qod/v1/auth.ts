@@ -144,12 +144,6 @@ export interface CreateUserRequest {
   role: string;
 }
 
-/** Response of CreateUser. */
-export interface CreateUserResponse {
-  /** The created user. */
-  user?: User | undefined;
-}
-
 /** Request of ListUsers. */
 export interface ListUsersRequest {
   /** The tenant whose users to list; empty lists superusers. */
@@ -1490,73 +1484,6 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
   },
 };
 
-function createBaseCreateUserResponse(): CreateUserResponse {
-  return { user: undefined };
-}
-
-export const CreateUserResponse: MessageFns<CreateUserResponse> = {
-  encode(message: CreateUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.user !== undefined) {
-      User.encode(message.user, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreateUserResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreateUserResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.user = User.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreateUserResponse {
-    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
-  },
-
-  toJSON(message: CreateUserResponse): unknown {
-    const obj: any = {};
-    if (message.user !== undefined) {
-      obj.user = User.toJSON(message.user);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CreateUserResponse>, I>>(base?: I): CreateUserResponse {
-    return CreateUserResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CreateUserResponse>, I>>(object: I): CreateUserResponse {
-    const message = createBaseCreateUserResponse();
-    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
-    return message;
-  },
-};
-
 function createBaseListUsersRequest(): ListUsersRequest {
   return { tenant: "", pageSize: 0, pageToken: "" };
 }
@@ -2573,8 +2500,8 @@ export const AuthServiceService = {
     responseStream: false as const,
     requestSerialize: (value: CreateUserRequest): Buffer => Buffer.from(CreateUserRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CreateUserRequest => CreateUserRequest.decode(value),
-    responseSerialize: (value: CreateUserResponse): Buffer => Buffer.from(CreateUserResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): CreateUserResponse => CreateUserResponse.decode(value),
+    responseSerialize: (value: User): Buffer => Buffer.from(User.encode(value).finish()),
+    responseDeserialize: (value: Buffer): User => User.decode(value),
   },
   /** Lists the users of a tenant (or of the superuser realm when no tenant is given). */
   listUsers: {
@@ -2649,7 +2576,7 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   /** Changes a database-backed user's password; the current password must be given. */
   changePassword: handleUnaryCall<ChangePasswordRequest, ChangePasswordResponse>;
   /** Creates a database-backed user in a tenant, or a superuser when no tenant is given. */
-  createUser: handleUnaryCall<CreateUserRequest, CreateUserResponse>;
+  createUser: handleUnaryCall<CreateUserRequest, User>;
   /** Lists the users of a tenant (or of the superuser realm when no tenant is given). */
   listUsers: handleUnaryCall<ListUsersRequest, ListUsersResponse>;
   /** Deletes a user. */
@@ -2749,18 +2676,18 @@ export interface AuthServiceClient extends Client {
   /** Creates a database-backed user in a tenant, or a superuser when no tenant is given. */
   createUser(
     request: CreateUserRequest,
-    callback: (error: ServiceError | null, response: CreateUserResponse) => void,
+    callback: (error: ServiceError | null, response: User) => void,
   ): ClientUnaryCall;
   createUser(
     request: CreateUserRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: CreateUserResponse) => void,
+    callback: (error: ServiceError | null, response: User) => void,
   ): ClientUnaryCall;
   createUser(
     request: CreateUserRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CreateUserResponse) => void,
+    callback: (error: ServiceError | null, response: User) => void,
   ): ClientUnaryCall;
   /** Lists the users of a tenant (or of the superuser realm when no tenant is given). */
   listUsers(

@@ -173,12 +173,6 @@ export interface CreateDatabaseRequest_ObjectStoreEntry {
   value: string;
 }
 
-/** Response of CreateDatabase. */
-export interface CreateDatabaseResponse {
-  /** The created database. */
-  database?: Database | undefined;
-}
-
 /** Request of ListDatabases. */
 export interface ListDatabasesRequest {
   /** The tenant whose databases to list. */
@@ -203,12 +197,6 @@ export interface GetDatabaseRequest {
   tenant: string;
   /** The database's suffix or full name. */
   name: string;
-}
-
-/** Response of GetDatabase. */
-export interface GetDatabaseResponse {
-  /** The database. */
-  database?: Database | undefined;
 }
 
 /** Request of UpdateDatabase. */
@@ -237,12 +225,6 @@ export interface UpdateDatabaseRequest_MetastoreEntry {
 export interface UpdateDatabaseRequest_ObjectStoreEntry {
   key: string;
   value: string;
-}
-
-/** Response of UpdateDatabase. */
-export interface UpdateDatabaseResponse {
-  /** The database after the change. */
-  database?: Database | undefined;
 }
 
 /** Request of DeleteDatabase. */
@@ -1348,75 +1330,6 @@ export const CreateDatabaseRequest_ObjectStoreEntry: MessageFns<CreateDatabaseRe
   },
 };
 
-function createBaseCreateDatabaseResponse(): CreateDatabaseResponse {
-  return { database: undefined };
-}
-
-export const CreateDatabaseResponse: MessageFns<CreateDatabaseResponse> = {
-  encode(message: CreateDatabaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.database !== undefined) {
-      Database.encode(message.database, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreateDatabaseResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreateDatabaseResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.database = Database.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreateDatabaseResponse {
-    return { database: isSet(object.database) ? Database.fromJSON(object.database) : undefined };
-  },
-
-  toJSON(message: CreateDatabaseResponse): unknown {
-    const obj: any = {};
-    if (message.database !== undefined) {
-      obj.database = Database.toJSON(message.database);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CreateDatabaseResponse>, I>>(base?: I): CreateDatabaseResponse {
-    return CreateDatabaseResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CreateDatabaseResponse>, I>>(object: I): CreateDatabaseResponse {
-    const message = createBaseCreateDatabaseResponse();
-    message.database = (object.database !== undefined && object.database !== null)
-      ? Database.fromPartial(object.database)
-      : undefined;
-    return message;
-  },
-};
-
 function createBaseListDatabasesRequest(): ListDatabasesRequest {
   return { tenant: "", pageSize: 0, pageToken: "" };
 }
@@ -1700,75 +1613,6 @@ export const GetDatabaseRequest: MessageFns<GetDatabaseRequest> = {
     const message = createBaseGetDatabaseRequest();
     message.tenant = object.tenant ?? "";
     message.name = object.name ?? "";
-    return message;
-  },
-};
-
-function createBaseGetDatabaseResponse(): GetDatabaseResponse {
-  return { database: undefined };
-}
-
-export const GetDatabaseResponse: MessageFns<GetDatabaseResponse> = {
-  encode(message: GetDatabaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.database !== undefined) {
-      Database.encode(message.database, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): GetDatabaseResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGetDatabaseResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.database = Database.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): GetDatabaseResponse {
-    return { database: isSet(object.database) ? Database.fromJSON(object.database) : undefined };
-  },
-
-  toJSON(message: GetDatabaseResponse): unknown {
-    const obj: any = {};
-    if (message.database !== undefined) {
-      obj.database = Database.toJSON(message.database);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<GetDatabaseResponse>, I>>(base?: I): GetDatabaseResponse {
-    return GetDatabaseResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GetDatabaseResponse>, I>>(object: I): GetDatabaseResponse {
-    const message = createBaseGetDatabaseResponse();
-    message.database = (object.database !== undefined && object.database !== null)
-      ? Database.fromPartial(object.database)
-      : undefined;
     return message;
   },
 };
@@ -2181,75 +2025,6 @@ export const UpdateDatabaseRequest_ObjectStoreEntry: MessageFns<UpdateDatabaseRe
   },
 };
 
-function createBaseUpdateDatabaseResponse(): UpdateDatabaseResponse {
-  return { database: undefined };
-}
-
-export const UpdateDatabaseResponse: MessageFns<UpdateDatabaseResponse> = {
-  encode(message: UpdateDatabaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.database !== undefined) {
-      Database.encode(message.database, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UpdateDatabaseResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUpdateDatabaseResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.database = Database.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UpdateDatabaseResponse {
-    return { database: isSet(object.database) ? Database.fromJSON(object.database) : undefined };
-  },
-
-  toJSON(message: UpdateDatabaseResponse): unknown {
-    const obj: any = {};
-    if (message.database !== undefined) {
-      obj.database = Database.toJSON(message.database);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<UpdateDatabaseResponse>, I>>(base?: I): UpdateDatabaseResponse {
-    return UpdateDatabaseResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<UpdateDatabaseResponse>, I>>(object: I): UpdateDatabaseResponse {
-    const message = createBaseUpdateDatabaseResponse();
-    message.database = (object.database !== undefined && object.database !== null)
-      ? Database.fromPartial(object.database)
-      : undefined;
-    return message;
-  },
-};
-
 function createBaseDeleteDatabaseRequest(): DeleteDatabaseRequest {
   return { tenant: "", name: "", dropDatabase: false };
 }
@@ -2631,9 +2406,8 @@ export const DatabaseServiceService = {
     requestSerialize: (value: CreateDatabaseRequest): Buffer =>
       Buffer.from(CreateDatabaseRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CreateDatabaseRequest => CreateDatabaseRequest.decode(value),
-    responseSerialize: (value: CreateDatabaseResponse): Buffer =>
-      Buffer.from(CreateDatabaseResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): CreateDatabaseResponse => CreateDatabaseResponse.decode(value),
+    responseSerialize: (value: Database): Buffer => Buffer.from(Database.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Database => Database.decode(value),
   },
   /** Lists a tenant's databases, ordered by name. */
   listDatabases: {
@@ -2653,8 +2427,8 @@ export const DatabaseServiceService = {
     responseStream: false as const,
     requestSerialize: (value: GetDatabaseRequest): Buffer => Buffer.from(GetDatabaseRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): GetDatabaseRequest => GetDatabaseRequest.decode(value),
-    responseSerialize: (value: GetDatabaseResponse): Buffer => Buffer.from(GetDatabaseResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): GetDatabaseResponse => GetDatabaseResponse.decode(value),
+    responseSerialize: (value: Database): Buffer => Buffer.from(Database.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Database => Database.decode(value),
   },
   /**
    * Changes a database's metastore, object store, default database or default schema. Map
@@ -2668,9 +2442,8 @@ export const DatabaseServiceService = {
     requestSerialize: (value: UpdateDatabaseRequest): Buffer =>
       Buffer.from(UpdateDatabaseRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): UpdateDatabaseRequest => UpdateDatabaseRequest.decode(value),
-    responseSerialize: (value: UpdateDatabaseResponse): Buffer =>
-      Buffer.from(UpdateDatabaseResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): UpdateDatabaseResponse => UpdateDatabaseResponse.decode(value),
+    responseSerialize: (value: Database): Buffer => Buffer.from(Database.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Database => Database.decode(value),
   },
   /**
    * Deletes a database's row and keeps its Postgres database and data, unless `drop_database`
@@ -2707,17 +2480,17 @@ export interface DatabaseServiceServer extends UntypedServiceImplementation {
    * answering. A repeated call with the same `request_id` (or `Idempotency-Key` header) returns
    * the first result; a duplicate name answers ALREADY_EXISTS (reason `exists`).
    */
-  createDatabase: handleUnaryCall<CreateDatabaseRequest, CreateDatabaseResponse>;
+  createDatabase: handleUnaryCall<CreateDatabaseRequest, Database>;
   /** Lists a tenant's databases, ordered by name. */
   listDatabases: handleUnaryCall<ListDatabasesRequest, ListDatabasesResponse>;
   /** Returns one database. */
-  getDatabase: handleUnaryCall<GetDatabaseRequest, GetDatabaseResponse>;
+  getDatabase: handleUnaryCall<GetDatabaseRequest, Database>;
   /**
    * Changes a database's metastore, object store, default database or default schema. Map
    * entries are merged into the stored maps: a key with an empty value removes it, and an
    * omitted secret is kept.
    */
-  updateDatabase: handleUnaryCall<UpdateDatabaseRequest, UpdateDatabaseResponse>;
+  updateDatabase: handleUnaryCall<UpdateDatabaseRequest, Database>;
   /**
    * Deletes a database's row and keeps its Postgres database and data, unless `drop_database`
    * is set. Answers ABORTED (reason `has_pools`) while pools use it.
@@ -2735,18 +2508,18 @@ export interface DatabaseServiceClient extends Client {
    */
   createDatabase(
     request: CreateDatabaseRequest,
-    callback: (error: ServiceError | null, response: CreateDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   createDatabase(
     request: CreateDatabaseRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: CreateDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   createDatabase(
     request: CreateDatabaseRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CreateDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   /** Lists a tenant's databases, ordered by name. */
   listDatabases(
@@ -2767,18 +2540,18 @@ export interface DatabaseServiceClient extends Client {
   /** Returns one database. */
   getDatabase(
     request: GetDatabaseRequest,
-    callback: (error: ServiceError | null, response: GetDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   getDatabase(
     request: GetDatabaseRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: GetDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   getDatabase(
     request: GetDatabaseRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: GetDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   /**
    * Changes a database's metastore, object store, default database or default schema. Map
@@ -2787,18 +2560,18 @@ export interface DatabaseServiceClient extends Client {
    */
   updateDatabase(
     request: UpdateDatabaseRequest,
-    callback: (error: ServiceError | null, response: UpdateDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   updateDatabase(
     request: UpdateDatabaseRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: UpdateDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   updateDatabase(
     request: UpdateDatabaseRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: UpdateDatabaseResponse) => void,
+    callback: (error: ServiceError | null, response: Database) => void,
   ): ClientUnaryCall;
   /**
    * Deletes a database's row and keeps its Postgres database and data, unless `drop_database`

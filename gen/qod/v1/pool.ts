@@ -54,12 +54,6 @@ export interface CreatePoolRequest {
   size: number;
 }
 
-/** Response of CreatePool. */
-export interface CreatePoolResponse {
-  /** The registered pool. */
-  pool?: Pool | undefined;
-}
-
 /** Request of ListPools. */
 export interface ListPoolsRequest {
   /** The tenant whose pools to list. */
@@ -380,73 +374,6 @@ export const CreatePoolRequest: MessageFns<CreatePoolRequest> = {
     message.tenantDb = object.tenantDb ?? "";
     message.pool = object.pool ?? "";
     message.size = object.size ?? 0;
-    return message;
-  },
-};
-
-function createBaseCreatePoolResponse(): CreatePoolResponse {
-  return { pool: undefined };
-}
-
-export const CreatePoolResponse: MessageFns<CreatePoolResponse> = {
-  encode(message: CreatePoolResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.pool !== undefined) {
-      Pool.encode(message.pool, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreatePoolResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreatePoolResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.pool = Pool.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreatePoolResponse {
-    return { pool: isSet(object.pool) ? Pool.fromJSON(object.pool) : undefined };
-  },
-
-  toJSON(message: CreatePoolResponse): unknown {
-    const obj: any = {};
-    if (message.pool !== undefined) {
-      obj.pool = Pool.toJSON(message.pool);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CreatePoolResponse>, I>>(base?: I): CreatePoolResponse {
-    return CreatePoolResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CreatePoolResponse>, I>>(object: I): CreatePoolResponse {
-    const message = createBaseCreatePoolResponse();
-    message.pool = (object.pool !== undefined && object.pool !== null) ? Pool.fromPartial(object.pool) : undefined;
     return message;
   },
 };
@@ -802,8 +729,8 @@ export const PoolServiceService = {
     responseStream: false as const,
     requestSerialize: (value: CreatePoolRequest): Buffer => Buffer.from(CreatePoolRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CreatePoolRequest => CreatePoolRequest.decode(value),
-    responseSerialize: (value: CreatePoolResponse): Buffer => Buffer.from(CreatePoolResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): CreatePoolResponse => CreatePoolResponse.decode(value),
+    responseSerialize: (value: Pool): Buffer => Buffer.from(Pool.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Pool => Pool.decode(value),
   },
   /** Lists a tenant's pools, ordered by name. */
   listPools: {
@@ -832,7 +759,7 @@ export interface PoolServiceServer extends UntypedServiceImplementation {
    * Registers a pool on a database of the tenant. A duplicate pool name in the tenant answers
    * ALREADY_EXISTS (reason `exists`).
    */
-  createPool: handleUnaryCall<CreatePoolRequest, CreatePoolResponse>;
+  createPool: handleUnaryCall<CreatePoolRequest, Pool>;
   /** Lists a tenant's pools, ordered by name. */
   listPools: handleUnaryCall<ListPoolsRequest, ListPoolsResponse>;
   /** Removes a pool from the registry. */
@@ -846,18 +773,18 @@ export interface PoolServiceClient extends Client {
    */
   createPool(
     request: CreatePoolRequest,
-    callback: (error: ServiceError | null, response: CreatePoolResponse) => void,
+    callback: (error: ServiceError | null, response: Pool) => void,
   ): ClientUnaryCall;
   createPool(
     request: CreatePoolRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: CreatePoolResponse) => void,
+    callback: (error: ServiceError | null, response: Pool) => void,
   ): ClientUnaryCall;
   createPool(
     request: CreatePoolRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CreatePoolResponse) => void,
+    callback: (error: ServiceError | null, response: Pool) => void,
   ): ClientUnaryCall;
   /** Lists a tenant's pools, ordered by name. */
   listPools(

@@ -75,12 +75,6 @@ export interface CreateTenantRequest_AuthConfigEntry {
   value: string;
 }
 
-/** Response of CreateTenant. */
-export interface CreateTenantResponse {
-  /** The created tenant. */
-  tenant?: Tenant | undefined;
-}
-
 /** Request of ListTenants. */
 export interface ListTenantsRequest {
   /** Maximum number of tenants to return: 0 means 100, values above 1000 are lowered to 1000. */
@@ -103,24 +97,12 @@ export interface GetTenantRequest {
   name: string;
 }
 
-/** Response of GetTenant. */
-export interface GetTenantResponse {
-  /** The tenant. */
-  tenant?: Tenant | undefined;
-}
-
 /** Request of SetTenantDisabled. */
 export interface SetTenantDisabledRequest {
   /** The tenant's name. */
   name: string;
   /** True to disable the tenant, false to enable it. */
   disabled: boolean;
-}
-
-/** Response of SetTenantDisabled. */
-export interface SetTenantDisabledResponse {
-  /** The tenant after the change. */
-  tenant?: Tenant | undefined;
 }
 
 /** Request of SetTenantAuth. */
@@ -136,12 +118,6 @@ export interface SetTenantAuthRequest {
 export interface SetTenantAuthRequest_AuthConfigEntry {
   key: string;
   value: string;
-}
-
-/** Response of SetTenantAuth. */
-export interface SetTenantAuthResponse {
-  /** The tenant after the change. */
-  tenant?: Tenant | undefined;
 }
 
 /** Request of DeleteTenant. */
@@ -778,75 +754,6 @@ export const CreateTenantRequest_AuthConfigEntry: MessageFns<CreateTenantRequest
   },
 };
 
-function createBaseCreateTenantResponse(): CreateTenantResponse {
-  return { tenant: undefined };
-}
-
-export const CreateTenantResponse: MessageFns<CreateTenantResponse> = {
-  encode(message: CreateTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenant !== undefined) {
-      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreateTenantResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreateTenantResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tenant = Tenant.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreateTenantResponse {
-    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
-  },
-
-  toJSON(message: CreateTenantResponse): unknown {
-    const obj: any = {};
-    if (message.tenant !== undefined) {
-      obj.tenant = Tenant.toJSON(message.tenant);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CreateTenantResponse>, I>>(base?: I): CreateTenantResponse {
-    return CreateTenantResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CreateTenantResponse>, I>>(object: I): CreateTenantResponse {
-    const message = createBaseCreateTenantResponse();
-    message.tenant = (object.tenant !== undefined && object.tenant !== null)
-      ? Tenant.fromPartial(object.tenant)
-      : undefined;
-    return message;
-  },
-};
-
 function createBaseListTenantsRequest(): ListTenantsRequest {
   return { pageSize: 0, pageToken: "" };
 }
@@ -1096,75 +1003,6 @@ export const GetTenantRequest: MessageFns<GetTenantRequest> = {
   },
 };
 
-function createBaseGetTenantResponse(): GetTenantResponse {
-  return { tenant: undefined };
-}
-
-export const GetTenantResponse: MessageFns<GetTenantResponse> = {
-  encode(message: GetTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenant !== undefined) {
-      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): GetTenantResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGetTenantResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tenant = Tenant.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): GetTenantResponse {
-    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
-  },
-
-  toJSON(message: GetTenantResponse): unknown {
-    const obj: any = {};
-    if (message.tenant !== undefined) {
-      obj.tenant = Tenant.toJSON(message.tenant);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<GetTenantResponse>, I>>(base?: I): GetTenantResponse {
-    return GetTenantResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GetTenantResponse>, I>>(object: I): GetTenantResponse {
-    const message = createBaseGetTenantResponse();
-    message.tenant = (object.tenant !== undefined && object.tenant !== null)
-      ? Tenant.fromPartial(object.tenant)
-      : undefined;
-    return message;
-  },
-};
-
 function createBaseSetTenantDisabledRequest(): SetTenantDisabledRequest {
   return { name: "", disabled: false };
 }
@@ -1246,75 +1084,6 @@ export const SetTenantDisabledRequest: MessageFns<SetTenantDisabledRequest> = {
     const message = createBaseSetTenantDisabledRequest();
     message.name = object.name ?? "";
     message.disabled = object.disabled ?? false;
-    return message;
-  },
-};
-
-function createBaseSetTenantDisabledResponse(): SetTenantDisabledResponse {
-  return { tenant: undefined };
-}
-
-export const SetTenantDisabledResponse: MessageFns<SetTenantDisabledResponse> = {
-  encode(message: SetTenantDisabledResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenant !== undefined) {
-      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SetTenantDisabledResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSetTenantDisabledResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tenant = Tenant.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SetTenantDisabledResponse {
-    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
-  },
-
-  toJSON(message: SetTenantDisabledResponse): unknown {
-    const obj: any = {};
-    if (message.tenant !== undefined) {
-      obj.tenant = Tenant.toJSON(message.tenant);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SetTenantDisabledResponse>, I>>(base?: I): SetTenantDisabledResponse {
-    return SetTenantDisabledResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SetTenantDisabledResponse>, I>>(object: I): SetTenantDisabledResponse {
-    const message = createBaseSetTenantDisabledResponse();
-    message.tenant = (object.tenant !== undefined && object.tenant !== null)
-      ? Tenant.fromPartial(object.tenant)
-      : undefined;
     return message;
   },
 };
@@ -1556,75 +1325,6 @@ export const SetTenantAuthRequest_AuthConfigEntry: MessageFns<SetTenantAuthReque
   },
 };
 
-function createBaseSetTenantAuthResponse(): SetTenantAuthResponse {
-  return { tenant: undefined };
-}
-
-export const SetTenantAuthResponse: MessageFns<SetTenantAuthResponse> = {
-  encode(message: SetTenantAuthResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenant !== undefined) {
-      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): SetTenantAuthResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSetTenantAuthResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tenant = Tenant.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): SetTenantAuthResponse {
-    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
-  },
-
-  toJSON(message: SetTenantAuthResponse): unknown {
-    const obj: any = {};
-    if (message.tenant !== undefined) {
-      obj.tenant = Tenant.toJSON(message.tenant);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<SetTenantAuthResponse>, I>>(base?: I): SetTenantAuthResponse {
-    return SetTenantAuthResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SetTenantAuthResponse>, I>>(object: I): SetTenantAuthResponse {
-    const message = createBaseSetTenantAuthResponse();
-    message.tenant = (object.tenant !== undefined && object.tenant !== null)
-      ? Tenant.fromPartial(object.tenant)
-      : undefined;
-    return message;
-  },
-};
-
 function createBaseDeleteTenantRequest(): DeleteTenantRequest {
   return { name: "" };
 }
@@ -1760,9 +1460,8 @@ export const TenantServiceService = {
     responseStream: false as const,
     requestSerialize: (value: CreateTenantRequest): Buffer => Buffer.from(CreateTenantRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CreateTenantRequest => CreateTenantRequest.decode(value),
-    responseSerialize: (value: CreateTenantResponse): Buffer =>
-      Buffer.from(CreateTenantResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): CreateTenantResponse => CreateTenantResponse.decode(value),
+    responseSerialize: (value: Tenant): Buffer => Buffer.from(Tenant.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Tenant => Tenant.decode(value),
   },
   /** Lists the tenants the caller may see, ordered by name, with their pools and auth provider. */
   listTenants: {
@@ -1781,8 +1480,8 @@ export const TenantServiceService = {
     responseStream: false as const,
     requestSerialize: (value: GetTenantRequest): Buffer => Buffer.from(GetTenantRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): GetTenantRequest => GetTenantRequest.decode(value),
-    responseSerialize: (value: GetTenantResponse): Buffer => Buffer.from(GetTenantResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): GetTenantResponse => GetTenantResponse.decode(value),
+    responseSerialize: (value: Tenant): Buffer => Buffer.from(Tenant.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Tenant => Tenant.decode(value),
   },
   /**
    * Disables or re-enables a tenant. A disabled tenant's pools refuse new connections and its
@@ -1795,9 +1494,8 @@ export const TenantServiceService = {
     requestSerialize: (value: SetTenantDisabledRequest): Buffer =>
       Buffer.from(SetTenantDisabledRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): SetTenantDisabledRequest => SetTenantDisabledRequest.decode(value),
-    responseSerialize: (value: SetTenantDisabledResponse): Buffer =>
-      Buffer.from(SetTenantDisabledResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SetTenantDisabledResponse => SetTenantDisabledResponse.decode(value),
+    responseSerialize: (value: Tenant): Buffer => Buffer.from(Tenant.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Tenant => Tenant.decode(value),
   },
   /** Replaces a tenant's auth provider and its configuration. */
   setTenantAuth: {
@@ -1806,9 +1504,8 @@ export const TenantServiceService = {
     responseStream: false as const,
     requestSerialize: (value: SetTenantAuthRequest): Buffer => Buffer.from(SetTenantAuthRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): SetTenantAuthRequest => SetTenantAuthRequest.decode(value),
-    responseSerialize: (value: SetTenantAuthResponse): Buffer =>
-      Buffer.from(SetTenantAuthResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SetTenantAuthResponse => SetTenantAuthResponse.decode(value),
+    responseSerialize: (value: Tenant): Buffer => Buffer.from(Tenant.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Tenant => Tenant.decode(value),
   },
   /**
    * Deletes a tenant, its users and its databases' rows in one transaction (their Postgres
@@ -1831,18 +1528,18 @@ export interface TenantServiceServer extends UntypedServiceImplementation {
    * Creates a tenant. Superusers only. The seed's body `{"name":"acme"}` works; `id` is an alias
    * of `name`. A duplicate name or display name answers ALREADY_EXISTS (reason `exists`).
    */
-  createTenant: handleUnaryCall<CreateTenantRequest, CreateTenantResponse>;
+  createTenant: handleUnaryCall<CreateTenantRequest, Tenant>;
   /** Lists the tenants the caller may see, ordered by name, with their pools and auth provider. */
   listTenants: handleUnaryCall<ListTenantsRequest, ListTenantsResponse>;
   /** Returns one tenant by name. */
-  getTenant: handleUnaryCall<GetTenantRequest, GetTenantResponse>;
+  getTenant: handleUnaryCall<GetTenantRequest, Tenant>;
   /**
    * Disables or re-enables a tenant. A disabled tenant's pools refuse new connections and its
    * users cannot log in.
    */
-  setTenantDisabled: handleUnaryCall<SetTenantDisabledRequest, SetTenantDisabledResponse>;
+  setTenantDisabled: handleUnaryCall<SetTenantDisabledRequest, Tenant>;
   /** Replaces a tenant's auth provider and its configuration. */
-  setTenantAuth: handleUnaryCall<SetTenantAuthRequest, SetTenantAuthResponse>;
+  setTenantAuth: handleUnaryCall<SetTenantAuthRequest, Tenant>;
   /**
    * Deletes a tenant, its users and its databases' rows in one transaction (their Postgres
    * databases are kept). Answers ABORTED (reason `has_pools`) while the tenant has pools.
@@ -1857,18 +1554,18 @@ export interface TenantServiceClient extends Client {
    */
   createTenant(
     request: CreateTenantRequest,
-    callback: (error: ServiceError | null, response: CreateTenantResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   createTenant(
     request: CreateTenantRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: CreateTenantResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   createTenant(
     request: CreateTenantRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CreateTenantResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   /** Lists the tenants the caller may see, ordered by name, with their pools and auth provider. */
   listTenants(
@@ -1889,18 +1586,18 @@ export interface TenantServiceClient extends Client {
   /** Returns one tenant by name. */
   getTenant(
     request: GetTenantRequest,
-    callback: (error: ServiceError | null, response: GetTenantResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   getTenant(
     request: GetTenantRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: GetTenantResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   getTenant(
     request: GetTenantRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: GetTenantResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   /**
    * Disables or re-enables a tenant. A disabled tenant's pools refuse new connections and its
@@ -1908,34 +1605,34 @@ export interface TenantServiceClient extends Client {
    */
   setTenantDisabled(
     request: SetTenantDisabledRequest,
-    callback: (error: ServiceError | null, response: SetTenantDisabledResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   setTenantDisabled(
     request: SetTenantDisabledRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: SetTenantDisabledResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   setTenantDisabled(
     request: SetTenantDisabledRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: SetTenantDisabledResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   /** Replaces a tenant's auth provider and its configuration. */
   setTenantAuth(
     request: SetTenantAuthRequest,
-    callback: (error: ServiceError | null, response: SetTenantAuthResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   setTenantAuth(
     request: SetTenantAuthRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: SetTenantAuthResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   setTenantAuth(
     request: SetTenantAuthRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: SetTenantAuthResponse) => void,
+    callback: (error: ServiceError | null, response: Tenant) => void,
   ): ClientUnaryCall;
   /**
    * Deletes a tenant, its users and its databases' rows in one transaction (their Postgres
