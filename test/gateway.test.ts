@@ -305,6 +305,13 @@ describe("JSON /api gateway against a stub gRPC server", () => {
     for (const hop of ["host", "connection", "content-length", "keep-alive"]) assert.deepEqual(metadata.get(hop), [], hop);
   });
 
+  it("appends the client's address to x-forwarded-for, after whatever the client sent", async () => {
+    await fetch(`${base}/api/tenant/get?name=plain`);
+    assert.equal(received.at(-1)!.metadata.get("x-forwarded-for")[0], "127.0.0.1");
+    await fetch(`${base}/api/tenant/get?name=plain`, { headers: { "X-Forwarded-For": "203.0.113.9" } });
+    assert.equal(received.at(-1)!.metadata.get("x-forwarded-for")[0], "203.0.113.9, 127.0.0.1");
+  });
+
   it("gives the call a deadline that fits provisioning", async () => {
     const before = Date.now();
     await fetch(`${base}/api/tenant/get?name=plain`);

@@ -32,8 +32,12 @@ const NOT_METADATA = new Set([
   "content-type",
 ]);
 
-/** Request headers as call metadata, lowercased, repeated headers kept, `-bin` values base64-decoded. */
-function requestMetadata(rawHeaders: readonly string[]): Metadata {
+/**
+ * Request headers as call metadata, lowercased, repeated headers kept, `-bin` values
+ * base64-decoded. As Envoy does, the client's address is appended to `x-forwarded-for`, so the
+ * service can tell REST callers apart (its last entry is the only one a client cannot forge).
+ */
+function requestMetadata(rawHeaders: readonly string[], remoteAddress: string | undefined): Metadata {
   const metadata = new Metadata();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const key = rawHeaders[i]!.toLowerCase();
@@ -44,6 +48,10 @@ function requestMetadata(rawHeaders: readonly string[]): Metadata {
     } catch {
       // gRPC metadata cannot carry this header (a key or value outside its charset): not forwarded.
     }
+  }
+  if (remoteAddress) {
+    const forwarded = metadata.get("x-forwarded-for").map(String);
+    metadata.set("x-forwarded-for", [...forwarded, remoteAddress].join(", "));
   }
   return metadata;
 }
@@ -128,7 +136,7 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
         (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
         (bytes) => bytes,
         request,
-        requestMetadata(req.rawHeaders),
+        requestMetadata(req.rawHeaders, req.socket.remoteAddress),
         { deadline: Date.now() + GATEWAY_DEADLINE_MS },
         (error, response) => {
           res.off("close", cancel);
