@@ -1,38 +1,31 @@
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { SignJWT } from "jose";
-import { z } from "zod";
 import { sql } from "../src/db/sql";
 import { startTestApp, TEST_API_JWT_SECRET, TEST_API_KEY, TEST_SESSION_SECRET, type TestApp } from "./helpers/app";
 import { expectError, type CallOptions } from "./helpers/clients";
-
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-const key = (secret: string) => new TextEncoder().encode(secret);
-const now = () => Math.floor(Date.now() / 1000);
+import {
+  mintServiceToken,
+  mintSessionToken,
+  now,
+  superuserId,
+  withAlgNone,
+  withTamperedPayload,
+  type SessionTokenOptions,
+} from "./helpers/tokens";
 
 describe("credentials", () => {
   let app: TestApp;
   let adminId: string;
 
   /** A session token as Login makes it, with the given changes. */
-  function sessionToken(options: { claims?: Record<string, unknown>; sub?: string; alg?: string; secret?: string; exp?: number } = {}): Promise<string> {
-    const jwt = new SignJWT({ name: "admin", tenant: null, role: "admin", scope: "superuser", ...options.claims })
-      .setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" })
-      .setIssuer("qod")
-      .setAudience("qod-session")
-      .setSubject(options.sub ?? adminId)
-      .setJti(`test-${Math.random()}`)
-      .setIssuedAt()
-      .setExpirationTime(options.exp ?? now() + 600);
-    return jwt.sign(key(options.secret ?? TEST_SESSION_SECRET));
-  }
+  const sessionToken = (options: Partial<SessionTokenOptions> = {}) => mintSessionToken({ sub: adminId, ...options });
 
   const refused = (options: CallOptions) => expectError(app.clients.auth.whoAmI({}, options), status.UNAUTHENTICATED, "unauthenticated");
   const login = async () => (await app.clients.auth.login({ username: "admin", password: "admin" }, {})).token;
 
   before(async () => {
     app = await startTestApp();
-    adminId = await app.pool.oneFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM users WHERE tenant IS NULL AND username = 'admin'`);
+    adminId = await superuserId(app.pool);
   });
   after(async () => {
     await app.stop();
@@ -53,9 +46,9 @@ describe("credentials", () => {
     });
 
     it("refuses `alg: none`", async () => {
-      const [, payload] = (await sessionToken()).split(".");
-      await refused({ apiKey: `${b64({ alg: "none", typ: "JWT" })}.${payload}.` });
-      await refused({ bearer: `${b64({ alg: "none", typ: "JWT" })}.${payload}.` });
+      const token = await sessionToken();
+      await refused({ apiKey: withAlgNone(token) });
+      await refused({ bearer: withAlgNone(token) });
     });
 
     it("refuses another algorithm, even with the right secret", async () => {
@@ -63,17 +56,14 @@ describe("credentials", () => {
     });
 
     it("refuses a tampered payload", async () => {
-      const [header, payload, signature] = (await sessionToken({ claims: { role: "user" } })).split(".");
-      const claims = JSON.parse(Buffer.from(payload ?? "", "base64url").toString()) as Record<string, unknown>;
-      await refused({ apiKey: `${header}.${b64({ ...claims, role: "admin" })}.${signature}` });
-      await refused({ apiKey: `${header}.${b64({ ...claims, exp: now() + 999_999 })}.${signature}` });
+      const token = await sessionToken({ claims: { role: "user" } });
+      await refused({ apiKey: withTamperedPayload(token, { role: "admin" }) });
+      await refused({ apiKey: withTamperedPayload(token, { exp: now() + 999_999 }) });
     });
 
     it("refuses a token without jti, for another audience, or naming no user", async () => {
-      const noJti = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setIssuer("qod").setAudience("qod-session").setSubject(adminId).setExpirationTime("5m").sign(key(TEST_SESSION_SECRET));
-      await refused({ apiKey: noJti });
-      const otherAudience = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setIssuer("qod").setAudience("other").setSubject(adminId).setJti("x").setExpirationTime("5m").sign(key(TEST_SESSION_SECRET));
-      await refused({ apiKey: otherAudience });
+      await refused({ apiKey: await sessionToken({ jti: null }) });
+      await refused({ apiKey: await sessionToken({ aud: "other" }) });
       await refused({ apiKey: await sessionToken({ sub: "u-00000000000000000000000000000000" }) });
     });
 
@@ -119,26 +109,20 @@ describe("credentials", () => {
   });
 
   describe("service JWTs (API_JWT_SECRET)", () => {
-    const serviceToken = (claims: Record<string, unknown> = {}, options: { alg?: string; secret?: string; exp?: number | null } = {}) => {
-      const jwt = new SignJWT({ role: "service_role", ...claims }).setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" }).setSubject("billing");
-      if (options.exp !== null) jwt.setExpirationTime(options.exp ?? now() + 600);
-      return jwt.sign(key(options.secret ?? TEST_API_JWT_SECRET));
-    };
-
     it("accepts a Bearer token with exp as a superuser-equivalent service", async () => {
-      const who = await app.clients.auth.whoAmI({}, { bearer: await serviceToken() });
+      const who = await app.clients.auth.whoAmI({}, { bearer: await mintServiceToken() });
       assert.deepEqual(who, { username: "billing", role: "admin", tenant: "", superuser: true, manageableTenants: [], credential: "service_jwt" });
     });
 
     it("refuses a token without exp, an expired one, another key, another algorithm", async () => {
-      await refused({ bearer: await serviceToken({}, { exp: null }) });
-      await refused({ bearer: await serviceToken({}, { exp: now() - 10 }) });
-      await refused({ bearer: await serviceToken({}, { secret: TEST_SESSION_SECRET }) });
-      await refused({ bearer: await serviceToken({}, { alg: "HS384" }) });
+      await refused({ bearer: await mintServiceToken({}, { exp: null }) });
+      await refused({ bearer: await mintServiceToken({}, { exp: now() - 10 }) });
+      await refused({ bearer: await mintServiceToken({}, { secret: TEST_SESSION_SECRET }) });
+      await refused({ bearer: await mintServiceToken({}, { alg: "HS384" }) });
     });
 
     it("is only accepted as a Bearer token", async () => {
-      await refused({ apiKey: await serviceToken() });
+      await refused({ apiKey: await mintServiceToken() });
     });
   });
 
