@@ -27,14 +27,21 @@ export type ServiceHandlers<D extends ServiceDefinition, Public extends keyof D 
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, log: Logger): CallContext {
+/**
+ * The context of one call, and `done`, to call once the handler has settled. grpc-js (1.14) emits
+ * `cancelled` whenever a call's stream closes, also after a call that ended normally, so the
+ * listener only lives while the handler runs: a cancellation then aborts `signal`, and a normal
+ * end builds no error.
+ */
+function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, log: Logger): { ctx: CallContext; done(): void } {
   const given = metadataValue(call.metadata, "x-request-id");
   const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
   const controller = new AbortController();
-  call.once("cancelled", () => controller.abort(new AppError("cancelled", "the call was cancelled")));
+  const onCancel = () => controller.abort(new AppError("cancelled", "the call was cancelled"));
+  call.once("cancelled", onCancel);
   const raw = call.getDeadline();
   const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
-  return {
+  const ctx: CallContext = {
     method,
     metadata: call.metadata,
     peer: call.getPeer(),
@@ -43,6 +50,7 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
     requestId,
     log: log.child({ requestId, method }),
   };
+  return { ctx, done: () => call.removeListener("cancelled", onCancel) };
 }
 
 /** Stands in for a request whose bytes are not a valid message. */
@@ -89,13 +97,17 @@ export function bindService<D extends ServiceDefinition>(
       return typed(request, ctx);
     });
     implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      const ctx = createContext(call, path, log);
+      const { ctx, done } = createContext(call, path, log);
       const headers = new Metadata();
       headers.set("x-request-id", ctx.requestId);
       call.sendMetadata(headers);
       handler(call.request, ctx).then(
-        (response) => callback(null, response),
+        (response) => {
+          done();
+          callback(null, response);
+        },
         (err: unknown) => {
+          done();
           // The errors middleware turns everything into an AppError; this is a last guard.
           const appError = err instanceof AppError ? err : new AppError("internal", "internal error");
           callback(toServiceError(appError, ctx.requestId));
