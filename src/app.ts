@@ -40,7 +40,7 @@ export function createApp(deps: AppDeps): App {
   const { config, pool, logger } = deps;
   const authenticator = createAuthenticator({ apiKey: config.apiKey });
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
-  const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
+  const wrap = compose([loggingMiddleware(logger), errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
     name,
     ...bindService(definition, handlers, wrap, logger),

@@ -1,24 +1,32 @@
 // The grpc-js adapter on its own: a bare server with one bound method, no database.
 import assert from "node:assert/strict";
 import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
-import pino from "pino";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
-import type { CallContext, Handler } from "../src/server/context";
+import { createAuthenticator } from "../src/auth/authenticator";
+import { AppError } from "../src/errors";
+import { createLogger } from "../src/logger";
+import { compose, type CallContext, type Handler } from "../src/server/context";
+import { authenticateMiddleware } from "../src/server/middleware/authenticate";
+import { loggingMiddleware } from "../src/server/middleware/logging";
 import { bindService } from "../src/server/unary";
+
+const API_KEY = "unary-test-key-0123456789";
 
 describe("unary adapter", () => {
   let server: Server;
   let client: Client;
   let getTenant: Handler;
+  const lines: Record<string, unknown>[] = [];
 
   before(async () => {
     server = new Server();
+    const logger = createLogger("debug", { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
     const handlers = { getTenant: (request: unknown, ctx: CallContext) => getTenant(request, ctx) };
     const { definition, implementation } = bindService(
       { getTenant: TenantServiceService.getTenant },
       handlers as never,
-      (h) => h,
-      pino({ level: "silent" }),
+      compose([loggingMiddleware(logger), authenticateMiddleware(createAuthenticator({ apiKey: API_KEY }))]),
+      logger,
     );
     server.addService(definition, implementation);
     const port = await new Promise<number>((resolve, reject) =>
@@ -31,9 +39,11 @@ describe("unary adapter", () => {
     server.forceShutdown();
   });
 
-  const call = (cancelAfterMs?: number) =>
+  const call = (cancelAfterMs?: number, headers: Record<string, string> = { "x-api-key": API_KEY }) =>
     new Promise<ServiceError | null>((resolve) => {
-      const c = client.makeUnaryRequest("/qod.v1.TenantService/GetTenant", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), new Metadata(), (err) => resolve(err));
+      const md = new Metadata();
+      for (const [k, v] of Object.entries(headers)) md.set(k, v);
+      const c = client.makeUnaryRequest("/qod.v1.TenantService/GetTenant", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, (err) => resolve(err));
       if (cancelAfterMs !== undefined) setTimeout(() => c.cancel(), cancelAfterMs);
     });
 
@@ -64,5 +74,25 @@ describe("unary adapter", () => {
     assert.equal(await call(), null);
     await new Promise((r) => setTimeout(r, 50)); // grpc-js reports the stream's close a tick later
     assert.equal(ctxOfCall?.signal.aborted, false);
+  });
+
+  it("logs each call once, bound to its request id, method and (once authenticated) subject", async () => {
+    lines.length = 0;
+    getTenant = async () => ({ tenant: undefined });
+    assert.equal(await call(undefined, { "x-api-key": API_KEY, "x-request-id": "ok-1" }), null);
+    getTenant = async () => {
+      throw new AppError("not_found", "tenant not found");
+    };
+    assert.equal((await call(undefined, { "x-api-key": API_KEY, "x-request-id": "nf-1" }))?.code, status.NOT_FOUND);
+    assert.equal((await call(undefined, { "x-request-id": "anon-1" }))?.code, status.UNAUTHENTICATED);
+    const method = "/qod.v1.TenantService/GetTenant";
+    assert.deepEqual(
+      lines.map(({ msg, requestId, method: m, subject, level }) => ({ msg, requestId, method: m, subject, level })),
+      [
+        { msg: "call", requestId: "ok-1", method, subject: "api-key", level: 20 },
+        { msg: "call failed", requestId: "nf-1", method, subject: "api-key", level: 30 },
+        { msg: "call failed", requestId: "anon-1", method, subject: undefined, level: 30 },
+      ],
+    );
   });
 });

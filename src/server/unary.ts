@@ -41,6 +41,9 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
   call.once("cancelled", onCancel);
   const raw = call.getDeadline();
   const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
+  // The call's logger is made on first use: a successful call at the default level logs nothing,
+  // and a pino child serialises its bindings when it is made.
+  let logger: Logger | undefined;
   const ctx: CallContext = {
     method,
     metadata: call.metadata,
@@ -48,7 +51,13 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
     signal: controller.signal,
     deadline,
     requestId,
-    log: log.child({ requestId, method }),
+    get log(): Logger {
+      logger ??= log.child(ctx.principal ? { requestId, method, subject: ctx.principal.subject } : { requestId, method });
+      return logger;
+    },
+    set log(value: Logger) {
+      logger = value;
+    },
   };
   return { ctx, done: () => call.removeListener("cancelled", onCancel) };
 }
