@@ -7,6 +7,7 @@ import type { DatabasePool } from "slonik";
 import { createApp } from "../../src/app";
 import { loadConfig, type Config } from "../../src/config";
 import { createPool, pgUrl } from "../../src/db/pool";
+import { statePoolOptions } from "../../src/db/state";
 import { clientsFor, type Clients } from "./clients";
 import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres } from "./postgres";
 
@@ -55,7 +56,7 @@ export async function startTestApp(options: { env?: Record<string, string> } = {
   const database = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(tmpdir(), "qod-test-data-"));
   const config = loadConfig(testEnv(database, dataDir, options.env));
-  const pool = await createPool(pgUrl(postgres.target, database), quietLogger, { maximumPoolSize: config.pgPoolSize });
+  const pool = await createPool(pgUrl(postgres.target, database), quietLogger, statePoolOptions(config.pgPoolSize));
   const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
   const { grpcPort } = await app.start();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
