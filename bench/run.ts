@@ -42,6 +42,7 @@ import {
   TEMP_PREFIX,
 } from "./lib/processes";
 import { summarizeProfile } from "./profile";
+import { processCpuMs, startCpuMeter, treeCpuMs, type CpuProbes } from "./lib/cpu";
 import { machineInfo, renderTable, type Check, type Row } from "./lib/report";
 import { countRows, seedDatabases, seedTenants, tenantName } from "./lib/seed";
 import { memoryOf, spawnNode, startService, type ServiceProcess } from "./lib/service";
@@ -144,8 +145,13 @@ async function waitForLine(child: ReturnType<typeof spawnNode>, pattern: RegExp,
   });
 }
 
-/** Runs a node generator script in its own process and parses the JSON line it prints. */
-async function runNodeJson<T>(script: string, config: object): Promise<T> {
+/**
+ * Runs a node generator script in its own process and parses the JSON line it prints. `probes`
+ * (CPU of other processes, see lib/cpu.ts) are read around the run and divided by the calls it
+ * sent; the generator adds its own CPU per call (`self`).
+ */
+async function runNodeJson<T extends { sent: number; selfCpuUs?: number }>(script: string, config: object, probes: CpuProbes = {}): Promise<T> {
+  const meter = startCpuMeter(probes);
   const child = spawnNode(script, [JSON.stringify(config)]);
   let out = "";
   let err = "";
@@ -153,7 +159,10 @@ async function runNodeJson<T>(script: string, config: object): Promise<T> {
   child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
   const code = await exited(child);
   if (code !== 0) throw new Error(`${script} exited with ${code}: ${err.trim()}`);
-  return JSON.parse(out.trim().split("\n").pop() ?? "{}") as T;
+  const result = JSON.parse(out.trim().split("\n").pop() ?? "{}") as T;
+  const cpuUsPerCall = meter.stop(result.sent);
+  if (result.selfCpuUs !== undefined && result.sent > 0) cpuUsPerCall.self = Math.round(result.selfCpuUs / result.sent);
+  return { ...result, cpuUsPerCall };
 }
 
 type GrpcLoadResult = Summary & { sent: number; okTotal: number };
@@ -224,6 +233,8 @@ async function main(opts: Options): Promise<number> {
   onCleanup("service", async () => void (await service.stop()));
   const idle = memoryOf(service.pid);
   log(`service started: RSS ${((idle.rssMiB * 2 ** 20) / 1e6).toFixed(0)} MB`);
+  /** CPU per call of the service (app) and of Postgres with its backends (pg). */
+  const serviceProbes: CpuProbes = { app: () => processCpuMs(service.pid), pg: () => treeCpuMs(postmasterPid) };
 
   const state = await createPool(pgUrl(target, "qod"), quiet, { maximumPoolSize: 2 });
   onCleanup("state pool", () => state.end());
@@ -268,7 +279,7 @@ async function main(opts: Options): Promise<number> {
       durationS: opts.durationS,
       logFile: path.join(tmp, "h2load.log"),
       ...extra,
-    });
+    }, serviceProbes);
     const failed = service.failedCalls() - before;
     if (failed > 0) result.errors = { ...result.errors, grpc_failed_calls: failed };
     return result;
@@ -279,7 +290,7 @@ async function main(opts: Options): Promise<number> {
     rows.push(row);
     if (row.summary) results[row.id] = row.summary;
     const s = row.summary;
-    log(`${row.id}: ${row.state}${s ? ` ${s.rps.toFixed(0)} req/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms errors ${errorCount(s)}` : ""}${row.note ? ` (${row.note})` : ""}; service RSS ${row.serviceMemoryMB.rss} MB, peak ${row.serviceMemoryMB.peak} MB`);
+    log(`${row.id}: ${row.state}${s ? ` ${s.rps.toFixed(0)} req/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms errors ${errorCount(s)}${s.cpuUsPerCall ? ` cpu µs/call ${JSON.stringify(s.cpuUsPerCall)}` : ""}` : ""}${row.note ? ` (${row.note})` : ""}; service RSS ${row.serviceMemoryMB.rss} MB, peak ${row.serviceMemoryMB.peak} MB`);
   };
   const errorRow = (id: string, scenario: string, generator: string, err: unknown): Row => ({
     id,
@@ -302,6 +313,7 @@ async function main(opts: Options): Promise<number> {
   if (needB1h2 || needB1node) {
     log("B1: bare grpc-js server");
     const bare = spawnNode("bench/servers/bare-grpc.ts", ["127.0.0.1", String(b1Port), probe.bytes.toString("base64")]);
+    const bareProbes: CpuProbes = { app: () => processCpuMs(bare.pid as number) };
     try {
       await waitForLine(bare, /listening (\d+)/);
       const bareClient = new RawClient(`127.0.0.1:${b1Port}`);
@@ -318,7 +330,7 @@ async function main(opts: Options): Promise<number> {
           warmupS: opts.warmupS,
           durationS: opts.durationS,
           logFile: path.join(tmp, "h2load.log"),
-        });
+        }, bareProbes);
         record({ id: "B1", scenario: "bare grpc-js no-op unary (GetTenant bytes)", generator: h2, state: "ok", summary: s });
       }
       if (needB1node) {
@@ -331,7 +343,7 @@ async function main(opts: Options): Promise<number> {
           streams: opts.streams,
           warmupMs: opts.warmupS * 1000,
           durationMs: opts.durationS * 1000,
-        } satisfies GrpcLoadConfig);
+        } satisfies GrpcLoadConfig, bareProbes);
         record({ id: "B1-node", scenario: "B1 with the node generator (CreateTenant's)", generator: nodeGen, state: "ok", summary: s });
       }
     } catch (err) {
@@ -432,7 +444,7 @@ async function main(opts: Options): Promise<number> {
         streams: opts.streams,
         warmupMs: opts.warmupS * 1000,
         durationMs: opts.durationS * 1000,
-      } satisfies GrpcLoadConfig);
+      } satisfies GrpcLoadConfig, serviceProbes);
       // Every OK answer must be a row and an audit row; nothing else may have been written.
       const created = await countRows(state, "tenants", sql.fragment`starts_with(name, 'bench_c_')`);
       const audited = (await countRows(state, "audit_log")) - auditBefore;
@@ -452,13 +464,14 @@ async function main(opts: Options): Promise<number> {
   if (wanted("b2") || wanted("createtenant")) {
     try {
       await admin.query(sql.typeAlias("void")`CREATE DATABASE qod_bench_b2`);
-      const s = await runNodeJson<Summary>("bench/load/insert-loop.ts", {
+      const s = await runNodeJson<Summary & { sent: number; selfCpuUs: number }>("bench/load/insert-loop.ts", {
         url: pgUrl(target, "qod_bench_b2"),
         workers: inFlight,
         poolSize,
         warmupMs: opts.warmupS * 1000,
         durationMs: opts.durationS * 1000,
-      } satisfies InsertLoopConfig);
+      } satisfies InsertLoopConfig, { pg: serviceProbes.pg as () => number });
+      if (s.cpuUsPerCall?.self !== undefined) s.cpuUsPerCall.app = s.cpuUsPerCall.self; // the slonik client is B2's app
       record({ id: "B2", scenario: "raw slonik INSERT tx (BEGIN, INSERT, COMMIT)", generator: `slonik ${inFlight} workers, pool ${poolSize}`, state: "ok", summary: s });
     } catch (err) {
       record(errorRow("B2", "raw slonik INSERT tx", `slonik ${inFlight} workers`, err));
@@ -541,7 +554,7 @@ async function main(opts: Options): Promise<number> {
           streams: 1,
           warmupMs: 0,
           count: opts.creates,
-        } satisfies GrpcLoadConfig);
+        } satisfies GrpcLoadConfig, serviceProbes);
         record({ id: "CreateDatabase", scenario: "CreateDatabase ducklake (1 at a time)", generator: "node-h2 1×1", state: errorCount(single) === 0 ? "ok" : "error", summary: single });
         checks.push(ratioCheck("CreateDatabase", results.CreateDatabase?.p50, results.B3?.p50, "×B3 p50", 1.5, "<="));
       } catch (err) {
@@ -559,7 +572,7 @@ async function main(opts: Options): Promise<number> {
           streams: opts.burst,
           warmupMs: 0,
           count: opts.burst,
-        } satisfies GrpcLoadConfig);
+        } satisfies GrpcLoadConfig, serviceProbes);
         // All must have answered OK, and each must be a READY row with its Postgres database.
         const ready = await countRows(state, "databases", sql.fragment`starts_with(name, ${`${tenant}_bbst`}) AND status = 'READY'`);
         const inPg = await admin.oneFirst(

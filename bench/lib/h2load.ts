@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { exited, spawnTracked } from "./processes";
+import { startCpuMeter, type CpuProbes } from "./cpu";
 import { summarize, type Summary } from "./stats";
 
 export interface H2loadRun {
@@ -55,30 +56,35 @@ export function h2loadVersion(): string {
   return execFileSync("h2load", ["--version"], { encoding: "utf8" }).trim();
 }
 
-export async function runH2load(run: H2loadRun): Promise<H2loadResult> {
-  const args = [
-    "-c", String(run.clients),
-    "-m", String(run.streams),
-    "-t", "1",
-    "-D", String(run.durationS),
-    "--warm-up-time", String(run.warmupS),
-    "--log-file", run.logFile,
-  ];
-  if (run.h1) args.push("--h1");
-  if (run.dataFile) args.push("-d", run.dataFile);
-  for (const [k, v] of Object.entries(run.headers)) args.push("-H", `${k}: ${v}`);
-  args.push(run.url);
-  rmSync(run.logFile, { force: true });
+async function h2load(args: string[]): Promise<string> {
   const child = spawnTracked("h2load", args);
   let out = "";
   child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
   child.stderr?.on("data", (c: Buffer) => (out += c.toString()));
   const code = await exited(child);
   if (code !== 0) throw new Error(`h2load exited with ${code}:\n${out}`);
+  return out;
+}
 
-  // Log rows: start (µs since epoch), HTTP status, duration (µs). Only the measured period is
-  // logged. h2load 1.52 logs status 0 for HTTP/2 streams in timing mode and -1 for failed
-  // streams, so success and failure come from its summary lines, and latencies from the log.
+/**
+ * A warm-up run, then the measured run; `probes` (CPU readings, see cpu.ts) are read around the
+ * measured run only, and divided by the requests it completed.
+ */
+export async function runH2load(run: H2loadRun, probes: CpuProbes = {}): Promise<H2loadResult> {
+  const args = ["-c", String(run.clients), "-m", String(run.streams), "-t", "1"];
+  if (run.h1) args.push("--h1");
+  if (run.dataFile) args.push("-d", run.dataFile);
+  for (const [k, v] of Object.entries(run.headers)) args.push("-H", `${k}: ${v}`);
+  if (run.warmupS > 0) await h2load([...args, "-D", String(run.warmupS), run.url]);
+  rmSync(run.logFile, { force: true });
+  const meter = startCpuMeter(probes);
+  const out = await h2load([...args, "-D", String(run.durationS), "--log-file", run.logFile, run.url]);
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+  const cpuUsPerCall = meter.stop(num(/(\d+) done/));
+
+  // Log rows: start (µs since epoch), HTTP status, duration (µs). h2load 1.52 logs status 0 for
+  // HTTP/2 streams in timing mode and -1 for failed streams, so success and failure come from its
+  // summary lines, and latencies from the log.
   const latencies: number[] = [];
   for (const line of readFileSync(run.logFile, "utf8").split("\n")) {
     const [, status, micros] = line.split("\t");
@@ -86,14 +92,11 @@ export async function runH2load(run: H2loadRun): Promise<H2loadResult> {
     if (status === "0" || /^[23]\d\d$/.test(status)) latencies.push(Number(micros) / 1000);
   }
   rmSync(run.logFile, { force: true });
-  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
   const statusCodes: Record<string, number> = {};
   for (const cls of ["2xx", "3xx", "4xx", "5xx"]) statusCodes[cls] = num(new RegExp(`(\\d+) ${cls}`));
   // "failed" counts every request without a 2xx/3xx answer, errored and timed-out ones included.
   const failed = num(/(\d+) failed/);
   const errors: Record<string, number> = failed > 0 ? { failed } : {};
-  // h2load's req/s divides the measured period's requests by the main duration (not the warm-up).
   const reportedRps = num(/finished in [\d.]+m?s, ([\d.]+) req\/s/);
-  const seconds = run.durationS;
-  return { ...summarize(latencies, seconds, errors), reportedRps, statusCodes };
+  return { ...summarize(latencies, run.durationS, errors), reportedRps, statusCodes, cpuUsPerCall };
 }

@@ -66,7 +66,7 @@ export function machineInfo(tools: Record<string, string>): MachineInfo {
   };
 }
 
-const fmt = (n: number | undefined, digits = 1): string => (n === undefined || !Number.isFinite(n) ? "-" : n.toFixed(digits));
+const fmt = (n: number | undefined, digits = 1): string => (n === undefined || !Number.isFinite(n) ? "" : n.toFixed(digits));
 const fmtRps = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? "-" : n >= 100 ? Math.round(n).toString() : n.toFixed(1));
 
 function pad(cells: string[][]): string {
@@ -75,7 +75,7 @@ function pad(cells: string[][]): string {
 }
 
 export function renderTable(rows: readonly Row[], checks: readonly Check[]): string {
-  const header = ["id", "scenario", "generator", "req/s", "p50 ms", "p99 ms", "errors", "ratio", "target", "result"];
+  const header = ["id", "scenario", "generator", "req/s", "p50 ms", "p99 ms", "errors", "app µs", "pg µs", "ratio", "target", "result"];
   const lines = [header];
   for (const row of rows) {
     const s = row.summary;
@@ -89,11 +89,14 @@ export function renderTable(rows: readonly Row[], checks: readonly Check[]): str
       s ? fmt(s.p50, 2) : "",
       s ? fmt(s.p99, 2) : "",
       s ? String(errorCount(s)) : "",
+      fmt(s?.cpuUsPerCall?.app, 0),
+      fmt(s?.cpuUsPerCall?.pg, 0),
       check?.ratio === undefined ? "" : `${check.ratio.toFixed(2)} ${check.measure}`,
       check ? check.target : "",
       result,
     ]);
   }
   const notes = rows.filter((r) => r.note && r.state !== "ok").map((r) => `  ${r.id}: ${r.state} — ${r.note}`);
-  return pad(lines) + (notes.length > 0 ? `\n\n${notes.join("\n")}` : "");
+  const legend = "app µs / pg µs: CPU time per call of the serving process (service, bare server, or B2's slonik client) and of Postgres";
+  return pad(lines) + `\n${legend}` + (notes.length > 0 ? `\n\n${notes.join("\n")}` : "");
 }

@@ -15,6 +15,8 @@ export interface Summary {
   p99: number;
   max: number;
   mean: number;
+  /** CPU µs per call of the processes measured (service, postgres, …), when measured. */
+  cpuUsPerCall?: Record<string, number>;
 }
 
 /** The q-quantile (0..1) of sorted values, nearest-rank. */

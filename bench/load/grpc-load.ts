@@ -11,6 +11,12 @@ import http2 from "node:http2";
 import { performance } from "node:perf_hooks";
 import { summarize } from "../lib/stats";
 
+/** This process's CPU time so far (user + system), µs. */
+const cpuTotalUs = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
+
 export interface GrpcLoadConfig {
   /** e.g. http://127.0.0.1:50051 */
   url: string;
@@ -75,7 +81,7 @@ function call(session: http2.ClientHttp2Session, config: GrpcLoadConfig, body: B
 }
 
 /** The summary of the measured window, plus every call sent and every OK answer (warm-up included). */
-export async function runGrpcLoad(config: GrpcLoadConfig): Promise<ReturnType<typeof summarize> & { sent: number; okTotal: number }> {
+export async function runGrpcLoad(config: GrpcLoadConfig): Promise<ReturnType<typeof summarize> & { sent: number; okTotal: number; selfCpuUs: number }> {
   const template = Buffer.from(config.frame, "base64");
   const at = config.placeholder ? template.indexOf(config.placeholder) : -1;
   if (config.placeholder && at < 0) throw new Error("the placeholder is not in the frame");
@@ -125,7 +131,7 @@ export async function runGrpcLoad(config: GrpcLoadConfig): Promise<ReturnType<ty
   await Promise.all(sessions.flatMap((session) => Array.from({ length: config.streams }, () => worker(session))));
   for (const s of sessions) s.close();
   const seconds = countMode ? (lastEnd - t0) / 1000 : (config.durationMs ?? 5_000) / 1000;
-  return { ...summarize(latencies, seconds, errors), sent, okTotal };
+  return { ...summarize(latencies, seconds, errors), sent, okTotal , selfCpuUs: cpuTotalUs() };
 }
 
 if (require.main === module) {

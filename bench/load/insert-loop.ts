@@ -8,6 +8,12 @@ import { createPool, createSqlTag } from "slonik";
 import { z } from "zod";
 import { summarize } from "../lib/stats";
 
+/** This process's CPU time so far (user + system), µs. */
+const cpuTotalUs = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
+
 export interface InsertLoopConfig {
   /** postgres:// URL of the database holding the table (created when missing). */
   url: string;
@@ -19,7 +25,7 @@ export interface InsertLoopConfig {
 
 const sql = createSqlTag({ typeAliases: { void: z.object({}).strict() } });
 
-async function main(config: InsertLoopConfig): Promise<ReturnType<typeof summarize>> {
+async function main(config: InsertLoopConfig): Promise<ReturnType<typeof summarize> & { sent: number; selfCpuUs: number }> {
   const pool = await createPool(config.url, { maximumPoolSize: config.poolSize, captureStackTrace: false });
   pool.on("error", () => {}); // errors are counted per transaction
   await pool.query(sql.typeAlias("void")`
@@ -30,6 +36,7 @@ async function main(config: InsertLoopConfig): Promise<ReturnType<typeof summari
 
   const run = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   let counter = 0;
+  let sent = 0;
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   const t0 = performance.now();
@@ -39,6 +46,7 @@ async function main(config: InsertLoopConfig): Promise<ReturnType<typeof summari
   const worker = async () => {
     while (performance.now() < measureUntil) {
       const name = `b2_${run}_${counter++}`;
+      sent++;
       const started = performance.now();
       let failure: string | undefined;
       try {
@@ -56,7 +64,7 @@ async function main(config: InsertLoopConfig): Promise<ReturnType<typeof summari
   };
   await Promise.all(Array.from({ length: config.workers }, worker));
   await pool.end();
-  return summarize(latencies, config.durationMs / 1000, errors);
+  return { ...summarize(latencies, config.durationMs / 1000, errors), sent , selfCpuUs: cpuTotalUs() };
 }
 
 if (require.main === module) {
