@@ -45,7 +45,7 @@ import { summarizeProfile } from "./profile";
 import { processCpuMs, startCpuMeter, treeCpuMs, type CpuProbes } from "./lib/cpu";
 import { machineInfo, renderTable, type Check, type Row } from "./lib/report";
 import { countRows, seedDatabases, seedTenants, tenantName } from "./lib/seed";
-import { memoryOf, spawnNode, startService, type ServiceProcess } from "./lib/service";
+import { memoryOf, spawnNode, startScriptFlags, startService, type ServiceProcess } from "./lib/service";
 import { errorCount, summarize, type Summary } from "./lib/stats";
 
 // ---------------------------------------------------------------------------------------------
@@ -61,11 +61,12 @@ const HELP = `npm run bench -- [options]
   --creates=N         CreateDatabase and B3 calls measured one at a time (default 10)
   --burst=N           CreateDatabase calls sent at once (default 50)
   --pool-size=N       the service's QOD_PG_POOL_SIZE, also B2's pool (default: the service default, 10)
-  --only=a,b          run only these scenarios (ids, case-insensitive: b1,gettenant,listtenants,
+  --only=a,b          run only these scenarios (ids, case-insensitive: b1,layers,gettenant,listtenants,
                       rest,createtenant,b2,listdatabases,b3,createdatabase)
   --profile           run the service with --cpu-prof; the profile and its summary go to
                       bench/results/profiles/ (combine with --only to profile one path)
   --log-level=L       the service's QOD_LOG_LEVEL (default info, the shipped default)
+  --node-args="…"     extra node flags for the service (it otherwise runs with npm start's flags)
   --out=FILE          result file (default bench/results/latest.json)`;
 
 function parseOptions(argv: string[]) {
@@ -79,7 +80,7 @@ function parseOptions(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${arg}\n${HELP}`);
     raw.set(m[1] as string, m[2] ?? "true");
   }
-  const known = ["quick", "warmup", "duration", "connections", "streams", "creates", "burst", "pool-size", "only", "profile", "log-level", "out"];
+  const known = ["quick", "warmup", "duration", "connections", "streams", "creates", "burst", "pool-size", "only", "profile", "log-level", "out", "node-args"];
   for (const key of raw.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key}\n${HELP}`);
   const quick = raw.get("quick") === "true";
   const int = (key: string, fallback: number) => {
@@ -102,6 +103,7 @@ function parseOptions(argv: string[]) {
     only,
     profile: raw.get("profile") === "true",
     logLevel: raw.get("log-level") ?? "info",
+    nodeArgs: (raw.get("node-args") ?? "").split(/\s+/).filter(Boolean),
     out: path.resolve(raw.get("out") ?? path.join(REPO_ROOT, "bench", "results", "latest.json")),
   };
 }
@@ -229,7 +231,9 @@ async function main(opts: Options): Promise<number> {
   const poolSize = opts.poolSize ?? 10;
   log(`starting the service (gRPC ${grpcPort}, HTTP ${httpPort}${opts.profile ? ", CPU profile" : ""})`);
   if (opts.profile) mkdirSync(profileDir, { recursive: true });
-  const service: ServiceProcess = await startService(serviceEnv, grpcAddress, opts.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []);
+  const serviceNodeArgs = [...opts.nodeArgs, ...(opts.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [])];
+  log(`service command: node ${[...serviceNodeArgs, ...startScriptFlags()].join(" ")} src/main.ts`);
+  const service: ServiceProcess = await startService(serviceEnv, grpcAddress, serviceNodeArgs);
   onCleanup("service", async () => void (await service.stop()));
   const idle = memoryOf(service.pid);
   log(`service started: RSS ${((idle.rssMiB * 2 ** 20) / 1e6).toFixed(0)} MB`);
@@ -307,49 +311,62 @@ async function main(opts: Options): Promise<number> {
   if (GetTenantResponse.decode(probe.bytes).tenant?.name !== PROBE_TENANT) throw new Error("GetTenant answered another tenant");
 
   // ---- B1: bare grpc-js, same options, same request and response bytes -----------------------
-  const b1Port = await freePort();
-  const needB1h2 = wanted("b1") || wanted("gettenant");
-  const needB1node = wanted("b1") || wanted("createtenant");
-  if (needB1h2 || needB1node) {
-    log("B1: bare grpc-js server");
-    const bare = spawnNode("bench/servers/bare-grpc.ts", ["127.0.0.1", String(b1Port), probe.bytes.toString("base64")]);
-    const bareProbes: CpuProbes = { app: () => processCpuMs(bare.pid as number) };
+  // Plus two diagnostic layers for GetTenant: B1 + the same read through raw node-postgres, and
+  // B1 + findTenantByName through slonik. Reading app µs/call down the rows splits the service's
+  // cost into grpc-js, the Postgres round trip, slonik, and our own code.
+  const startBare = async (mode: "noop" | "pg" | "slonik") => {
+    const port = await freePort();
+    const bare = spawnNode("bench/servers/bare-grpc.ts", [
+      "127.0.0.1", String(port), probe.bytes.toString("base64"), mode, pgUrl(target, "qod"), String(poolSize), PROBE_TENANT,
+    ]);
+    let failures = 0;
+    bare.stderr?.on("data", (c: Buffer) => (failures += c.toString().split("fail").length - 1));
+    await waitForLine(bare, /listening (\d+)/);
+    const bareClient = new RawClient(`127.0.0.1:${port}`);
+    const check = await bareClient.call(getTenantPath, GetTenantRequest.encode({ name: PROBE_TENANT }).finish());
+    bareClient.close();
+    if (check.code !== 0 || !check.bytes.equals(probe.bytes)) throw new Error(`the bare server (${mode}) did not answer the GetTenant bytes: ${check.details}`);
+    return { bare, port, probes: { app: () => processCpuMs(bare.pid as number), pg: () => treeCpuMs(postmasterPid) } as CpuProbes, failures: () => failures };
+  };
+  const bareRuns: Array<{ id: string; mode: "noop" | "pg" | "slonik"; scenario: string; node: boolean; want: boolean }> = [
+    { id: "B1", mode: "noop", scenario: "bare grpc-js no-op unary (GetTenant bytes)", node: false, want: wanted("b1") || wanted("gettenant") },
+    { id: "B1-node", mode: "noop", scenario: "B1 with the node generator (CreateTenant's)", node: true, want: wanted("b1") || wanted("createtenant") },
+    { id: "B1+pg", mode: "pg", scenario: "B1 + GetTenant's SELECT via raw node-postgres", node: false, want: wanted("layers") || wanted("gettenant") },
+    { id: "B1+slonik", mode: "slonik", scenario: "B1 + findTenantByName via slonik", node: false, want: wanted("layers") || wanted("gettenant") },
+  ];
+  for (const run of bareRuns.filter((r) => r.want)) {
+    const generator = run.node ? nodeGen : h2;
+    let server: Awaited<ReturnType<typeof startBare>> | undefined;
     try {
-      await waitForLine(bare, /listening (\d+)/);
-      const bareClient = new RawClient(`127.0.0.1:${b1Port}`);
-      const check = await bareClient.call(getTenantPath, GetTenantRequest.encode({ name: PROBE_TENANT }).finish());
-      bareClient.close();
-      if (check.code !== 0 || !check.bytes.equals(probe.bytes)) throw new Error("the bare server did not answer the GetTenant bytes");
-      if (needB1h2) {
-        const s = await runH2load({
-          url: `http://127.0.0.1:${b1Port}${getTenantPath}`,
-          dataFile: getTenantFile,
-          headers,
-          clients: opts.connections,
-          streams: opts.streams,
-          warmupS: opts.warmupS,
-          durationS: opts.durationS,
-          logFile: path.join(tmp, "h2load.log"),
-        }, bareProbes);
-        record({ id: "B1", scenario: "bare grpc-js no-op unary (GetTenant bytes)", generator: h2, state: "ok", summary: s });
-      }
-      if (needB1node) {
-        const s = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
-          url: `http://127.0.0.1:${b1Port}`,
-          path: getTenantPath,
-          headers: { "x-api-key": API_KEY },
-          frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
-          connections: opts.connections,
-          streams: opts.streams,
-          warmupMs: opts.warmupS * 1000,
-          durationMs: opts.durationS * 1000,
-        } satisfies GrpcLoadConfig, bareProbes);
-        record({ id: "B1-node", scenario: "B1 with the node generator (CreateTenant's)", generator: nodeGen, state: "ok", summary: s });
-      }
+      log(`${run.id}: bare grpc-js server (${run.mode})`);
+      server = await startBare(run.mode);
+      const s: Summary = run.node
+        ? await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
+            url: `http://127.0.0.1:${server.port}`,
+            path: getTenantPath,
+            headers: { "x-api-key": API_KEY },
+            frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
+            connections: opts.connections,
+            streams: opts.streams,
+            warmupMs: opts.warmupS * 1000,
+            durationMs: opts.durationS * 1000,
+          } satisfies GrpcLoadConfig, server.probes)
+        : await runH2load({
+            url: `http://127.0.0.1:${server.port}${getTenantPath}`,
+            dataFile: getTenantFile,
+            headers,
+            clients: opts.connections,
+            streams: opts.streams,
+            warmupS: opts.warmupS,
+            durationS: opts.durationS,
+            logFile: path.join(tmp, "h2load.log"),
+          }, run.mode === "noop" ? { app: server.probes.app as () => number } : server.probes);
+      if (server.failures() > 0) s.errors = { ...s.errors, failed_reads: server.failures() };
+      record({ id: run.id, scenario: run.scenario, generator, state: "ok", summary: s });
     } catch (err) {
-      record(errorRow("B1", "bare grpc-js no-op unary", h2, err));
+      record(errorRow(run.id, run.scenario, generator, err));
     } finally {
-      await stopChild(bare, "SIGTERM", 5_000);
+      if (server) await stopChild(server.bare, "SIGTERM", 5_000);
     }
   }
 
@@ -620,7 +637,7 @@ async function main(opts: Options): Promise<number> {
   mkdirSync(path.dirname(opts.out), { recursive: true });
   const json = {
     machine,
-    options: { ...opts, out: undefined, inFlight, servicePoolSize: poolSize, serviceLogLevel: opts.logLevel },
+    options: { ...opts, out: undefined, inFlight, servicePoolSize: poolSize, serviceLogLevel: opts.logLevel, serviceCommand: ["node", ...serviceNodeArgs, ...startScriptFlags(), "src/main.ts"].join(" ") },
     rows,
     checks,
     serviceMemoryMiB: memory,

@@ -1,7 +1,7 @@
 // The service under test, as `npm start` runs it (`node --import tsx src/main.ts`), in its own
 // process, so its memory can be read from /proc and its CPU profiled apart from the generators.
 import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import path from "node:path";
 import { healthy } from "./client";
 import { exited, REPO_ROOT, spawnTracked, stopChild } from "./processes";
@@ -24,20 +24,39 @@ export function memoryOf(pid: number): { peakMiB: number; rssMiB: number } {
 }
 
 /**
- * A node process running `script` under tsx. `nodeArgs` go before the script (e.g. --cpu-prof);
- * it waits for `ready` when given.
+ * A node process running `script` (TypeScript). `loader` is how node loads it (tsx's flags);
+ * `nodeArgs` go before it (e.g. --cpu-prof).
  */
-export function spawnNode(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): ChildProcess {
-  return spawnTracked(process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", path.join(REPO_ROOT, script), ...args], {
+export function spawnNode(
+  script: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[]; loader?: string[] } = {},
+): ChildProcess {
+  return spawnTracked(process.execPath, [...(options.nodeArgs ?? []), ...(options.loader ?? ["--import", "tsx"]), path.join(REPO_ROOT, script), ...args], {
     cwd: REPO_ROOT,
     env: options.env ?? process.env,
   });
+}
+
+/**
+ * The node flags of `npm start` (package.json: "node <flags> src/main.ts"), so the bench runs
+ * the service exactly as it ships.
+ */
+export function startScriptFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts?: Record<string, string> };
+  const words = (pkg.scripts?.start ?? "").trim().split(/\s+/);
+  const script = words.indexOf("src/main.ts");
+  if (words[0] !== "node" || script < 0 || script !== words.length - 1) {
+    throw new Error(`cannot read the node flags of "npm start" (${pkg.scripts?.start}); expected "node <flags> src/main.ts"`);
+  }
+  return words.slice(1, script);
 }
 
 export async function startService(env: Record<string, string>, grpcAddress: string, nodeArgs: string[] = []): Promise<ServiceProcess> {
   const child = spawnNode("src/main.ts", [], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     nodeArgs,
+    loader: startScriptFlags(),
   });
   let failed = 0;
   let tail = "";
@@ -53,6 +72,12 @@ export async function startService(env: Record<string, string>, grpcAddress: str
   };
   child.stdout?.on("data", onData);
   child.stderr?.on("data", onData);
+  const copy = process.env.BENCH_SERVICE_LOG; // diagnostics: a file that gets all the service printed
+  if (copy) {
+    const sink = createWriteStream(copy);
+    child.stdout?.pipe(sink);
+    child.stderr?.pipe(sink);
+  }
   let gone = false;
   void exited(child).then(() => (gone = true));
   const deadline = Date.now() + 120_000;
