@@ -39,11 +39,12 @@ describe("unary adapter", () => {
     server.forceShutdown();
   });
 
-  const call = (cancelAfterMs?: number, headers: Record<string, string> = { "x-api-key": API_KEY }) =>
+  const call = (cancelAfterMs?: number, headers: Record<string, string> = { "x-api-key": API_KEY }, deadlineMs?: number) =>
     new Promise<ServiceError | null>((resolve) => {
       const md = new Metadata();
       for (const [k, v] of Object.entries(headers)) md.set(k, v);
-      const c = client.makeUnaryRequest("/qod.v1.TenantService/GetTenant", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, (err) => resolve(err));
+      const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
+      const c = client.makeUnaryRequest("/qod.v1.TenantService/GetTenant", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, options, (err) => resolve(err));
       if (cancelAfterMs !== undefined) setTimeout(() => c.cancel(), cancelAfterMs);
     });
 
@@ -94,5 +95,52 @@ describe("unary adapter", () => {
         { msg: "call failed", requestId: "anon-1", method, subject: undefined, level: 30 },
       ],
     );
+  });
+
+  // grpc-js ends a call itself when its deadline passes, which also reports a cancellation:
+  // whichever comes first aborts the signal, as before the signal was made lazily.
+  const ended = ["deadline_exceeded", "cancelled"];
+
+  it("aborts ctx.signal when the deadline passes while the handler waits on it", async () => {
+    let seen: unknown;
+    getTenant = (_request, ctx) =>
+      new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          seen = ctx.signal.reason;
+          reject(ctx.signal.reason);
+        }),
+      );
+    const err = await call(undefined, undefined, 100);
+    assert.equal(err?.code, status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ended.includes((seen as { reason?: string }).reason ?? ""), String(seen));
+  });
+
+  it("gives an aborted ctx.signal to a handler that first reads it after the deadline", async () => {
+    let aborted: boolean | undefined;
+    let reason: unknown;
+    const read = new Promise<void>((resolve) => {
+      getTenant = async (_request, ctx) => {
+        await new Promise((r) => setTimeout(r, 150));
+        aborted = ctx.signal.aborted;
+        reason = ctx.signal.reason;
+        resolve();
+        return { tenant: undefined };
+      };
+    });
+    await call(undefined, undefined, 50);
+    await read;
+    assert.equal(aborted, true);
+    assert.ok(ended.includes((reason as { reason?: string }).reason ?? ""), String(reason));
+  });
+
+  it("gives a signal that is not aborted to a call well within its deadline", async () => {
+    let aborted: boolean | undefined;
+    getTenant = async (_request, ctx) => {
+      aborted = ctx.signal.aborted;
+      return { tenant: undefined };
+    };
+    assert.equal(await call(undefined, undefined, 30_000), null);
+    assert.equal(aborted, false);
   });
 });

@@ -28,19 +28,43 @@ export type ServiceHandlers<D extends ServiceDefinition, Public extends keyof D 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
- * The context of one call, and `done`, to call once the handler has settled. grpc-js (1.14) emits
- * `cancelled` whenever a call's stream closes, also after a call that ended normally, so the
- * listener only lives while the handler runs: a cancellation then aborts `signal`, and a normal
- * end builds no error.
+ * The context of one call, and `done`, to call once the handler has settled.
+ *
+ * `signal` aborts with CANCELLED when the client cancels and with DEADLINE_EXCEEDED when the
+ * deadline passes. It is made the first time it is read: reads that never look at it (GetTenant)
+ * pay for no AbortController, timer or listener. Read later, it is born aborted if the call was
+ * cancelled or its deadline has passed, which is what an eager one would show by then.
+ *
+ * grpc-js (1.14) emits `cancelled` whenever a call's stream closes, also after a call that ended
+ * normally, so the listener only lives while the handler runs, and a normal end builds no error.
  */
 function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, log: Logger): { ctx: CallContext; done(): void } {
   const given = metadataValue(call.metadata, "x-request-id");
   const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-  const controller = new AbortController();
-  const onCancel = () => controller.abort(new AppError("cancelled", "the call was cancelled"));
-  call.once("cancelled", onCancel);
   const raw = call.getDeadline();
   const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
+
+  let controller: AbortController | undefined;
+  let signal: AbortSignal | undefined;
+  let cancelled: AppError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const onCancel = () => {
+    cancelled = new AppError("cancelled", "the call was cancelled");
+    controller?.abort(cancelled);
+  };
+  call.once("cancelled", onCancel);
+  const deadlineExceeded = () => new AppError("deadline_exceeded", "the deadline passed");
+  const makeSignal = (): AbortSignal => {
+    controller = new AbortController();
+    if (cancelled) controller.abort(cancelled);
+    else if (deadline !== undefined) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) controller.abort(deadlineExceeded());
+      else timer = setTimeout(() => controller?.abort(deadlineExceeded()), remaining);
+    }
+    return controller.signal;
+  };
+
   // The call's logger is made on first use: a successful call at the default level logs nothing,
   // and a pino child serialises its bindings when it is made.
   let logger: Logger | undefined;
@@ -48,7 +72,13 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
     method,
     metadata: call.metadata,
     peer: call.getPeer(),
-    signal: controller.signal,
+    get signal(): AbortSignal {
+      signal ??= makeSignal();
+      return signal;
+    },
+    set signal(value: AbortSignal) {
+      signal = value;
+    },
     deadline,
     requestId,
     get log(): Logger {
@@ -59,7 +89,11 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
       logger = value;
     },
   };
-  return { ctx, done: () => call.removeListener("cancelled", onCancel) };
+  const done = () => {
+    call.removeListener("cancelled", onCancel);
+    if (timer !== undefined) clearTimeout(timer);
+  };
+  return { ctx, done };
 }
 
 /** Stands in for a request whose bytes are not a valid message. */
