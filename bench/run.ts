@@ -65,6 +65,7 @@ const HELP = `npm run bench -- [options]
                       rest,createtenant,b2,listdatabases,b3,createdatabase)
   --profile           run the service with --cpu-prof; the profile and its summary go to
                       bench/results/profiles/ (combine with --only to profile one path)
+  --deadline=S        the deadline (grpc-timeout) every gRPC call carries, seconds (default 30; 0: none)
   --log-level=L       the service's QOD_LOG_LEVEL (default info, the shipped default)
   --node-args="…"     extra node flags for the service (it otherwise runs with npm start's flags)
   --out=FILE          result file (default bench/results/latest.json)`;
@@ -80,7 +81,7 @@ function parseOptions(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${arg}\n${HELP}`);
     raw.set(m[1] as string, m[2] ?? "true");
   }
-  const known = ["quick", "warmup", "duration", "connections", "streams", "creates", "burst", "pool-size", "only", "profile", "log-level", "out", "node-args"];
+  const known = ["quick", "warmup", "duration", "connections", "streams", "creates", "burst", "pool-size", "only", "profile", "log-level", "out", "node-args", "deadline"];
   for (const key of raw.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key}\n${HELP}`);
   const quick = raw.get("quick") === "true";
   const int = (key: string, fallback: number) => {
@@ -103,6 +104,7 @@ function parseOptions(argv: string[]) {
     only,
     profile: raw.get("profile") === "true",
     logLevel: raw.get("log-level") ?? "info",
+    deadlineS: raw.get("deadline") === "0" ? 0 : int("deadline", 30),
     nodeArgs: (raw.get("node-args") ?? "").split(/\s+/).filter(Boolean),
     out: path.resolve(raw.get("out") ?? path.join(REPO_ROOT, "bench", "results", "latest.json")),
   };
@@ -248,7 +250,9 @@ async function main(opts: Options): Promise<number> {
 
   const client = new RawClient(grpcAddress, { "x-api-key": API_KEY });
   onCleanup("client", () => client.close());
-  const headers = { "content-type": "application/grpc", te: "trailers", "x-api-key": API_KEY };
+  // Every gRPC call carries the API key and, like a real client's, a deadline (grpc-timeout).
+  const callHeaders: Record<string, string> = { "x-api-key": API_KEY, ...(opts.deadlineS > 0 ? { "grpc-timeout": `${opts.deadlineS}S` } : {}) };
+  const headers = { "content-type": "application/grpc", te: "trailers", ...callHeaders };
   const writeFrame = (name: string, bytes: Uint8Array) => {
     const file = path.join(tmp, `${name}.bin`);
     writeFileSync(file, grpcFrame(bytes));
@@ -344,7 +348,7 @@ async function main(opts: Options): Promise<number> {
         ? await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
             url: `http://127.0.0.1:${server.port}`,
             path: getTenantPath,
-            headers: { "x-api-key": API_KEY },
+            headers: callHeaders,
             frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
             connections: opts.connections,
             streams: opts.streams,
@@ -454,7 +458,7 @@ async function main(opts: Options): Promise<number> {
       const s = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
         url: `http://${grpcAddress}`,
         path: createTenantPath,
-        headers: { "x-api-key": API_KEY },
+        headers: callHeaders,
         frame: grpcFrame(request).toString("base64"),
         placeholder: PLACEHOLDER,
         connections: opts.connections,
@@ -564,7 +568,7 @@ async function main(opts: Options): Promise<number> {
         const single = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
           url: `http://${grpcAddress}`,
           path: createDatabasePath,
-          headers: { "x-api-key": API_KEY },
+          headers: callHeaders,
           frame: createFrame(`bsgl${PLACEHOLDER}`),
           placeholder: PLACEHOLDER,
           connections: 1,
@@ -582,7 +586,7 @@ async function main(opts: Options): Promise<number> {
         const burst = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
           url: `http://${grpcAddress}`,
           path: createDatabasePath,
-          headers: { "x-api-key": API_KEY },
+          headers: callHeaders,
           frame: createFrame(`bbst${PLACEHOLDER}`),
           placeholder: PLACEHOLDER,
           connections: 1,
