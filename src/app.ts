@@ -52,7 +52,7 @@ export function createApp(deps: AppDeps): App {
   const lifecycle = { pool, servers, vault: createVault(config.vaultEncKey), defaults: deps.target, logger };
   const reconciler = createReconciler(lifecycle, config.reconcileIntervalSec * 1000);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
-  const wrap = compose([loggingMiddleware, errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
+  const wrap = compose([loggingMiddleware(logger), errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
     name,
     ...bindService(definition, handlers, wrap, logger),

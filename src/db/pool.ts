@@ -1,12 +1,18 @@
 // Creates slonik pools that validate every typed row with its zod schema.
 import { createPool as createSlonikPool, SchemaValidationError, type DatabasePool, type Interceptor, type QueryResultRow } from "slonik";
 import type { Logger } from "pino";
+import { rowCheckOf } from "./row-check";
 
-/** sql.type(schema) only attaches the schema; this interceptor applies it to each row. */
+/**
+ * sql.type(schema) only attaches the schema; this interceptor applies it to each row. A row the
+ * schema's fast check accepts is one zod would accept unchanged (row-check.ts); any other row is
+ * parsed by zod, which decides and describes every failure.
+ */
 const resultParser: Interceptor = {
   name: "zod-result-parser",
   transformRow: (ctx, query, row) => {
     if (!ctx.resultParser) return row;
+    if (rowCheckOf(ctx.resultParser)?.(row)) return row;
     const result = ctx.resultParser.safeParse(row);
     if (!result.success) throw new SchemaValidationError(query, row, result.error.issues);
     return result.data as QueryResultRow;
@@ -17,6 +23,13 @@ export interface PoolOptions {
   maximumPoolSize?: number;
   /** Milliseconds a statement may run; 0 for no limit. */
   statementTimeout?: number;
+  /**
+   * Run `DISCARD ALL` each time a connection goes back to the pool (slonik's default, and ours):
+   * one more round trip per query or transaction, which wipes whatever session state a user of
+   * the pool may have left (settings, temporary tables, session advisory locks, LISTEN). Turn
+   * it off only for a pool whose users never leave session state behind (see state.ts).
+   */
+  discardOnRelease?: boolean;
 }
 
 export async function createPool(url: string, logger: Logger, options: PoolOptions = {}): Promise<DatabasePool> {
@@ -27,6 +40,9 @@ export async function createPool(url: string, logger: Logger, options: PoolOptio
     connectionTimeout: 10_000,
     idleTimeout: 30_000,
     captureStackTrace: false,
+    // Not `resetConnection: undefined`: slonik 47 then releases synchronously and leaves the
+    // connection PENDING_RELEASE for good (its release() stores the promise after it settled).
+    ...(options.discardOnRelease === false ? { resetConnection: async () => {} } : {}),
   });
   // slonik emits every query error on the pool; without a listener Node would crash the process.
   // The caller already receives the error, so this only records it at debug level.

@@ -14,6 +14,7 @@ export interface CallContext {
   /** Deadline as epoch milliseconds; undefined when the client set none. */
   readonly deadline: number | undefined;
   readonly requestId: string;
+  /** Bound to requestId, method and, once authenticated, subject; made on first use. */
   log: Logger;
   principal?: Principal;
 }

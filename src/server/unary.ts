@@ -27,22 +27,73 @@ export type ServiceHandlers<D extends ServiceDefinition, Public extends keyof D 
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, log: Logger): CallContext {
+/**
+ * The context of one call, and `done`, to call once the handler has settled.
+ *
+ * `signal` aborts with CANCELLED when the client cancels and with DEADLINE_EXCEEDED when the
+ * deadline passes. It is made the first time it is read: reads that never look at it (GetTenant)
+ * pay for no AbortController, timer or listener. Read later, it is born aborted if the call was
+ * cancelled or its deadline has passed, which is what an eager one would show by then.
+ *
+ * grpc-js (1.14) emits `cancelled` whenever a call's stream closes, also after a call that ended
+ * normally, so the listener only lives while the handler runs, and a normal end builds no error.
+ */
+function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, log: Logger): { ctx: CallContext; done(): void } {
   const given = metadataValue(call.metadata, "x-request-id");
   const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-  const controller = new AbortController();
-  call.once("cancelled", () => controller.abort(new AppError("cancelled", "the call was cancelled")));
   const raw = call.getDeadline();
   const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
-  return {
+
+  let controller: AbortController | undefined;
+  let signal: AbortSignal | undefined;
+  let cancelled: AppError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const onCancel = () => {
+    cancelled = new AppError("cancelled", "the call was cancelled");
+    controller?.abort(cancelled);
+  };
+  call.once("cancelled", onCancel);
+  const deadlineExceeded = () => new AppError("deadline_exceeded", "the deadline passed");
+  const makeSignal = (): AbortSignal => {
+    controller = new AbortController();
+    if (cancelled) controller.abort(cancelled);
+    else if (deadline !== undefined) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) controller.abort(deadlineExceeded());
+      else timer = setTimeout(() => controller?.abort(deadlineExceeded()), remaining);
+    }
+    return controller.signal;
+  };
+
+  // The call's logger is made on first use: a successful call at the default level logs nothing,
+  // and a pino child serialises its bindings when it is made.
+  let logger: Logger | undefined;
+  const ctx: CallContext = {
     method,
     metadata: call.metadata,
     peer: call.getPeer(),
-    signal: controller.signal,
+    get signal(): AbortSignal {
+      signal ??= makeSignal();
+      return signal;
+    },
+    set signal(value: AbortSignal) {
+      signal = value;
+    },
     deadline,
     requestId,
-    log: log.child({ requestId, method }),
+    get log(): Logger {
+      logger ??= log.child(ctx.principal ? { requestId, method, subject: ctx.principal.subject } : { requestId, method });
+      return logger;
+    },
+    set log(value: Logger) {
+      logger = value;
+    },
   };
+  const done = () => {
+    call.removeListener("cancelled", onCancel);
+    if (timer !== undefined) clearTimeout(timer);
+  };
+  return { ctx, done };
 }
 
 /** Stands in for a request whose bytes are not a valid message. */
@@ -89,13 +140,17 @@ export function bindService<D extends ServiceDefinition>(
       return typed(request, ctx);
     });
     implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      const ctx = createContext(call, path, log);
+      const { ctx, done } = createContext(call, path, log);
       const headers = new Metadata();
       headers.set("x-request-id", ctx.requestId);
       call.sendMetadata(headers);
       handler(call.request, ctx).then(
-        (response) => callback(null, response),
+        (response) => {
+          done();
+          callback(null, response);
+        },
         (err: unknown) => {
+          done();
           // The errors middleware turns everything into an AppError; this is a last guard.
           const appError = err instanceof AppError ? err : new AppError("internal", "internal error");
           callback(toServiceError(appError, ctx.requestId));

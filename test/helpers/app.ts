@@ -8,6 +8,7 @@ import type { DatabasePool } from "slonik";
 import { createApp } from "../../src/app";
 import { loadConfig, type Config } from "../../src/config";
 import { createPool, pgUrl } from "../../src/db/pool";
+import { statePoolOptions } from "../../src/db/state";
 import { clientsFor, type Clients } from "./clients";
 import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres } from "./postgres";
 
@@ -72,7 +73,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 async function launch(database: string, dataDir: string, options: TestAppOptions): Promise<TestApp> {
   const postgres = sharedPostgres();
   const config = loadConfig(testEnv(database, dataDir, options.env));
-  const pool = await createPool(pgUrl(postgres.target, database), quietLogger, { maximumPoolSize: config.pgPoolSize });
+  const pool = await createPool(pgUrl(postgres.target, database), quietLogger, statePoolOptions(config.pgPoolSize));
   const app = createApp({ config, pool, target: postgres.target, logger: options.logger ?? quietLogger });
   const { grpcPort, httpPort } = await app.start();
   const grpcAddress = `127.0.0.1:${grpcPort}`;

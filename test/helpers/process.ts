@@ -1,6 +1,7 @@
-// The service as a real child process (`node --import tsx src/main.ts`), and `buf curl` as an
+// The service as a real child process, started with the node flags of `npm start`, and `buf curl` as an
 // independent gRPC client.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
 export const REPO_ROOT = path.join(__dirname, "..", "..");
@@ -22,6 +23,14 @@ export function bufCurl(args: string[], timeoutMs = 20_000): Promise<BufResult> 
   });
 }
 
+/** The node flags of package.json's start script ("node <flags> src/main.ts"): tests run what ships. */
+export function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  if (words[0] !== "node" || words[words.length - 1] !== "src/main.ts") throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  return words.slice(1, -1);
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   output(): string;
@@ -32,7 +41,7 @@ export interface ServerProcess {
 
 /** Starts the service and waits until its health check answers SERVING. */
 export async function startServerProcess(env: Record<string, string>, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, [...startFlags(), "src/main.ts"], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],

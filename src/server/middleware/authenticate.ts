@@ -21,8 +21,7 @@ export function authenticateMiddleware(authenticator: Authenticator): Middleware
     const principal = await authenticator.authenticate(ctx);
     // One answer for every failure: no hint of which check failed.
     if (!principal) throw new AppError("unauthenticated", "a valid credential is required");
-    ctx.principal = principal;
-    ctx.log = ctx.log.child({ subject: principal.subject });
+    ctx.principal = principal; // the call's logger, made on first use, is then bound to its subject
     return next(request, ctx);
   };
 }

@@ -1,20 +1,25 @@
-// One log line per call, with its request id, outcome and duration.
+// One log line per call, with its request id, outcome and duration. A successful call logs at
+// debug, so at the default level it logs nothing and its logger is never made (see unary.ts).
 import { status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
 import { AppError } from "../../errors";
 import type { Middleware } from "../context";
 
-export const loggingMiddleware: Middleware = (next) => async (request, ctx) => {
-  const started = process.hrtime.bigint();
-  const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
-  try {
-    const response = await next(request, ctx);
-    ctx.log.debug({ code: "OK", ms: elapsedMs(), subject: ctx.principal?.subject }, "call");
-    return response;
-  } catch (err) {
-    const code = err instanceof AppError ? err.code : status.INTERNAL;
-    const reason = err instanceof AppError ? err.reason : "internal";
-    const level = code === status.INTERNAL || code === status.UNAVAILABLE ? "warn" : "info";
-    ctx.log[level]({ code: status[code], reason, ms: elapsedMs(), subject: ctx.principal?.subject }, "call failed");
-    throw err;
-  }
-};
+/** `logger` is the base the calls' loggers derive from: its level decides whether successes log. */
+export function loggingMiddleware(logger: Pick<Logger, "isLevelEnabled">): Middleware {
+  return (next) => async (request, ctx) => {
+    const started = process.hrtime.bigint();
+    const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
+    try {
+      const response = await next(request, ctx);
+      if (logger.isLevelEnabled("debug")) ctx.log.debug({ code: "OK", ms: elapsedMs(), subject: ctx.principal?.subject }, "call");
+      return response;
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : status.INTERNAL;
+      const reason = err instanceof AppError ? err.reason : "internal";
+      const level = code === status.INTERNAL || code === status.UNAVAILABLE ? "warn" : "info";
+      ctx.log[level]({ code: status[code], reason, ms: elapsedMs(), subject: ctx.principal?.subject }, "call failed");
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,102 @@
+// Baseline B1: a bare grpc-js server with the service's server options and a no-op unary
+// handler on the same method path as GetTenant. It neither decodes the request nor encodes a
+// response: it answers fixed bytes (a real GetTenant response, so the wire carries the same
+// sizes both ways). What it measures is grpc-js and HTTP/2 on this machine, nothing of ours.
+//
+// Two diagnostic modes add GetTenant's one database read to the no-op handler, to split the
+// service's cost into layers (the answer is still the fixed bytes):
+//   pg      the same SQL through node-postgres' own pool (the floor of a read that asks Postgres);
+//   slonik  src/tenants/queries.ts findTenantByName on a pool made like the service's.
+//
+//   node --import tsx bench/servers/bare-grpc.ts <host> <port> <response base64> [noop|pg|slonik <pg url> <pool size> <tenant>]
+// Prints "listening <port>" once bound; stops on SIGTERM/SIGINT.
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import pino from "pino";
+import type { CommonQueryMethods, QuerySqlToken } from "slonik";
+import { createPool } from "../../src/db/pool";
+import { statePoolOptions } from "../../src/db/state";
+import { GRPC_SERVER_OPTIONS } from "../../src/server/grpc";
+import { findTenantByName } from "../../src/tenants/queries";
+
+const [host = "127.0.0.1", portArg = "0", responseB64 = "", mode = "noop", url = "", poolSizeArg = "10", tenant = ""] = process.argv.slice(2);
+const response = Buffer.from(responseB64, "base64");
+const identity = (bytes: Buffer) => bytes;
+
+/** The SQL text and values findTenantByName sends, captured from a stand-in connection. */
+async function getTenantQuery(name: string): Promise<{ text: string; values: readonly unknown[] }> {
+  let captured: QuerySqlToken | undefined;
+  const spy = {
+    maybeOne: async (query: QuerySqlToken) => {
+      captured = query;
+      return null;
+    },
+  } as unknown as CommonQueryMethods;
+  await findTenantByName(spy, name);
+  if (!captured) throw new Error("findTenantByName sent no query");
+  return { text: captured.sql.replaceAll("$slonik_", "$"), values: captured.values };
+}
+
+async function makeRead(): Promise<() => Promise<void>> {
+  const poolSize = Number(poolSizeArg);
+  if (mode === "pg") {
+    // node-postgres comes with slonik; it has no types here, so the little used is declared.
+    type PgPool = { query(q: { text: string; values: readonly unknown[] }): Promise<{ rows: unknown[] }>; end(): Promise<void>; on(e: string, f: () => void): void };
+    const { Pool } = require("pg") as { Pool: new (options: object) => PgPool };
+    const pool = new Pool({ connectionString: url, max: poolSize });
+    pool.on("error", () => {});
+    const query = await getTenantQuery(tenant);
+    return async () => {
+      const { rows } = await pool.query(query);
+      if (rows.length !== 1) throw new Error("the tenant was not found");
+    };
+  }
+  if (mode === "slonik") {
+    const pool = await createPool(url, pino({ level: "silent" }), statePoolOptions(poolSize));
+    return async () => {
+      if (!(await findTenantByName(pool, tenant))) throw new Error("the tenant was not found");
+    };
+  }
+  return async () => {};
+}
+
+async function main(): Promise<void> {
+  const read = await makeRead();
+  const server = new Server(GRPC_SERVER_OPTIONS);
+  const handler =
+    mode === "noop"
+      ? (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, response)
+      : (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
+          void read().then(
+            () => callback(null, response),
+            (err: Error) => {
+              process.stderr.write("fail\n"); // counted by the bench
+              callback({ code: 13, details: err.message });
+            },
+          );
+  server.addService(
+    {
+      getTenant: {
+        path: "/qod.v1.TenantService/GetTenant",
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
+    { getTenant: handler },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${portArg}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  process.stdout.write(`listening ${port}\n`);
+  const stop = () => server.tryShutdown(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bare-grpc: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,146 @@
+// The grpc-js adapter on its own: a bare server with one bound method, no database.
+import assert from "node:assert/strict";
+import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
+import { TenantServiceService } from "../gen/qod/v1/tenant";
+import { API_KEY_PRINCIPAL } from "../src/auth/principal";
+import { AppError } from "../src/errors";
+import { createLogger } from "../src/logger";
+import { compose, metadataValue, type CallContext, type Handler } from "../src/server/context";
+import { authenticateMiddleware } from "../src/server/middleware/authenticate";
+import { loggingMiddleware } from "../src/server/middleware/logging";
+import { bindService } from "../src/server/unary";
+
+const API_KEY = "unary-test-key-0123456789";
+
+describe("unary adapter", () => {
+  let server: Server;
+  let client: Client;
+  let getTenant: Handler;
+  const lines: Record<string, unknown>[] = [];
+
+  before(async () => {
+    server = new Server();
+    const logger = createLogger("debug", { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const handlers = { getTenant: (request: unknown, ctx: CallContext) => getTenant(request, ctx) };
+    const { definition, implementation } = bindService(
+      { getTenant: TenantServiceService.getTenant },
+      handlers as never,
+      compose([loggingMiddleware(logger), authenticateMiddleware({ authenticate: async (ctx) => (metadataValue(ctx.metadata, "x-api-key") === API_KEY ? API_KEY_PRINCIPAL : undefined) })]),
+      logger,
+    );
+    server.addService(definition, implementation);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  });
+  after(() => {
+    client.close();
+    server.forceShutdown();
+  });
+
+  const call = (cancelAfterMs?: number, headers: Record<string, string> = { "x-api-key": API_KEY }, deadlineMs?: number) =>
+    new Promise<ServiceError | null>((resolve) => {
+      const md = new Metadata();
+      for (const [k, v] of Object.entries(headers)) md.set(k, v);
+      const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
+      const c = client.makeUnaryRequest("/qod.v1.TenantService/GetTenant", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, options, (err) => resolve(err));
+      if (cancelAfterMs !== undefined) setTimeout(() => c.cancel(), cancelAfterMs);
+    });
+
+  it("aborts ctx.signal with CANCELLED when the client cancels while the handler runs", async () => {
+    let seen: unknown;
+    const aborted = new Promise<void>((resolve) => {
+      getTenant = (_request, ctx) =>
+        new Promise((_, reject) =>
+          ctx.signal.addEventListener("abort", () => {
+            seen = ctx.signal.reason;
+            reject(ctx.signal.reason);
+            resolve();
+          }),
+        );
+    });
+    const err = await call(50);
+    assert.equal(err?.code, status.CANCELLED);
+    await aborted;
+    assert.equal((seen as { reason?: string }).reason, "cancelled");
+  });
+
+  it("leaves ctx.signal alone after a call that ended normally", async () => {
+    let ctxOfCall: CallContext | undefined;
+    getTenant = async (_request, ctx) => {
+      ctxOfCall = ctx;
+      return { tenant: undefined };
+    };
+    assert.equal(await call(), null);
+    await new Promise((r) => setTimeout(r, 50)); // grpc-js reports the stream's close a tick later
+    assert.equal(ctxOfCall?.signal.aborted, false);
+  });
+
+  it("logs each call once, bound to its request id, method and (once authenticated) subject", async () => {
+    lines.length = 0;
+    getTenant = async () => ({ tenant: undefined });
+    assert.equal(await call(undefined, { "x-api-key": API_KEY, "x-request-id": "ok-1" }), null);
+    getTenant = async () => {
+      throw new AppError("not_found", "tenant not found");
+    };
+    assert.equal((await call(undefined, { "x-api-key": API_KEY, "x-request-id": "nf-1" }))?.code, status.NOT_FOUND);
+    assert.equal((await call(undefined, { "x-request-id": "anon-1" }))?.code, status.UNAUTHENTICATED);
+    const method = "/qod.v1.TenantService/GetTenant";
+    assert.deepEqual(
+      lines.map(({ msg, requestId, method: m, subject, level }) => ({ msg, requestId, method: m, subject, level })),
+      [
+        { msg: "call", requestId: "ok-1", method, subject: "api-key", level: 20 },
+        { msg: "call failed", requestId: "nf-1", method, subject: "api-key", level: 30 },
+        { msg: "call failed", requestId: "anon-1", method, subject: undefined, level: 30 },
+      ],
+    );
+  });
+
+  // grpc-js ends a call itself when its deadline passes, which also reports a cancellation:
+  // whichever comes first aborts the signal, as before the signal was made lazily.
+  const ended = ["deadline_exceeded", "cancelled"];
+
+  it("aborts ctx.signal when the deadline passes while the handler waits on it", async () => {
+    let seen: unknown;
+    getTenant = (_request, ctx) =>
+      new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          seen = ctx.signal.reason;
+          reject(ctx.signal.reason);
+        }),
+      );
+    const err = await call(undefined, undefined, 100);
+    assert.equal(err?.code, status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ended.includes((seen as { reason?: string }).reason ?? ""), String(seen));
+  });
+
+  it("gives an aborted ctx.signal to a handler that first reads it after the deadline", async () => {
+    let aborted: boolean | undefined;
+    let reason: unknown;
+    const read = new Promise<void>((resolve) => {
+      getTenant = async (_request, ctx) => {
+        await new Promise((r) => setTimeout(r, 150));
+        aborted = ctx.signal.aborted;
+        reason = ctx.signal.reason;
+        resolve();
+        return { tenant: undefined };
+      };
+    });
+    await call(undefined, undefined, 50);
+    await read;
+    assert.equal(aborted, true);
+    assert.ok(ended.includes((reason as { reason?: string }).reason ?? ""), String(reason));
+  });
+
+  it("gives a signal that is not aborted to a call well within its deadline", async () => {
+    let aborted: boolean | undefined;
+    getTenant = async (_request, ctx) => {
+      aborted = ctx.signal.aborted;
+      return { tenant: undefined };
+    };
+    assert.equal(await call(undefined, undefined, 30_000), null);
+    assert.equal(aborted, false);
+  });
+});
