@@ -1,18 +1,12 @@
 // Creates slonik pools that validate every typed row with its zod schema.
 import { createPool as createSlonikPool, SchemaValidationError, type DatabasePool, type Interceptor, type QueryResultRow } from "slonik";
 import type { Logger } from "pino";
-import { rowCheckOf } from "./row-check";
 
-/**
- * sql.type(schema) only attaches the schema; this interceptor applies it to each row. A row the
- * schema's fast check accepts is one zod would accept unchanged (row-check.ts); any other row is
- * parsed by zod, which decides and describes every failure.
- */
+/** sql.type(schema) only attaches the schema; this interceptor applies it to each row. */
 const resultParser: Interceptor = {
   name: "zod-result-parser",
   transformRow: (ctx, query, row) => {
     if (!ctx.resultParser) return row;
-    if (rowCheckOf(ctx.resultParser)?.(row)) return row;
     const result = ctx.resultParser.safeParse(row);
     if (!result.success) throw new SchemaValidationError(query, row, result.error.issues);
     return result.data as QueryResultRow;
