@@ -1,7 +1,7 @@
 // The grpc-js adapter on its own: a bare server with one bound method, no database.
 import assert from "node:assert/strict";
 import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
-import { TenantServiceService } from "../gen/qod/v1/tenant";
+import { Tenant, TenantServiceService } from "../gen/qod/v1/tenant";
 import { API_KEY_PRINCIPAL } from "../src/auth/principal";
 import { AppError } from "../src/errors";
 import { createLogger } from "../src/logger";
@@ -70,7 +70,7 @@ describe("unary adapter", () => {
     let ctxOfCall: CallContext | undefined;
     getTenant = async (_request, ctx) => {
       ctxOfCall = ctx;
-      return { tenant: undefined };
+      return Tenant.fromPartial({});
     };
     assert.equal(await call(), null);
     await new Promise((r) => setTimeout(r, 50)); // grpc-js reports the stream's close a tick later
@@ -79,7 +79,7 @@ describe("unary adapter", () => {
 
   it("logs each call once, bound to its request id, method and (once authenticated) subject", async () => {
     lines.length = 0;
-    getTenant = async () => ({ tenant: undefined });
+    getTenant = async () => (Tenant.fromPartial({}));
     assert.equal(await call(undefined, { "x-api-key": API_KEY, "x-request-id": "ok-1" }), null);
     getTenant = async () => {
       throw new AppError("not_found", "tenant not found");
@@ -125,7 +125,7 @@ describe("unary adapter", () => {
         aborted = ctx.signal.aborted;
         reason = ctx.signal.reason;
         resolve();
-        return { tenant: undefined };
+        return Tenant.fromPartial({});
       };
     });
     await call(undefined, undefined, 50);
@@ -138,7 +138,7 @@ describe("unary adapter", () => {
     let aborted: boolean | undefined;
     getTenant = async (_request, ctx) => {
       aborted = ctx.signal.aborted;
-      return { tenant: undefined };
+      return Tenant.fromPartial({});
     };
     assert.equal(await call(undefined, undefined, 30_000), null);
     assert.equal(aborted, false);

@@ -17,13 +17,6 @@ export interface PoolOptions {
   maximumPoolSize?: number;
   /** Milliseconds a statement may run; 0 for no limit. */
   statementTimeout?: number;
-  /**
-   * Run `DISCARD ALL` each time a connection goes back to the pool (slonik's default, and ours):
-   * one more round trip per query or transaction, which wipes whatever session state a user of
-   * the pool may have left (settings, temporary tables, session advisory locks, LISTEN). Turn
-   * it off only for a pool whose users never leave session state behind (see state.ts).
-   */
-  discardOnRelease?: boolean;
 }
 
 export async function createPool(url: string, logger: Logger, options: PoolOptions = {}): Promise<DatabasePool> {
@@ -34,9 +27,6 @@ export async function createPool(url: string, logger: Logger, options: PoolOptio
     connectionTimeout: 10_000,
     idleTimeout: 30_000,
     captureStackTrace: false,
-    // Not `resetConnection: undefined`: slonik 47 then releases synchronously and leaves the
-    // connection PENDING_RELEASE for good (its release() stores the promise after it settled).
-    ...(options.discardOnRelease === false ? { resetConnection: async () => {} } : {}),
   });
   // slonik emits every query error on the pool; without a listener Node would crash the process.
   // The caller already receives the error, so this only records it at debug level.

@@ -27,13 +27,11 @@ export async function ensureDatabase(target: PgTarget, name: string, logger: Log
 }
 
 /**
- * Options of the pool on the state database. Its users are the domains' queries.ts, which leave
- * no session state on a connection: settings are transaction-local (`set_config(…, true)`), locks
- * are row locks or `pg_advisory_xact_lock`, and there are no temporary tables, LISTEN or
- * session `SET`s (test/state-pool.test.ts checks the sources). So the pool skips slonik's
- * `DISCARD ALL` on release, which cost a round trip per call.
+ * Options of the pool on the state database. slonik resets each connection on release
+ * (`DISCARD ALL`): DatabaseService holds session advisory locks on pooled connections while it
+ * provisions, and the reset guarantees none outlives its call even if an unlock never ran.
  */
-export const statePoolOptions = (poolSize: number) => ({ maximumPoolSize: poolSize, discardOnRelease: false });
+export const statePoolOptions = (poolSize: number) => ({ maximumPoolSize: poolSize });
 
 export async function openStateDatabase(target: PgTarget, name: string, logger: Logger, poolSize: number): Promise<DatabasePool> {
   await ensureDatabase(target, name, logger);
