@@ -15,14 +15,9 @@ const postmasters = new Set<number>();
 export const REPO_ROOT = path.join(__dirname, "..", "..");
 export const TEMP_PREFIX = "qod-bench-";
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive as alive } from "../../src/db/embedded";
+
+export { alive };
 
 export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options });

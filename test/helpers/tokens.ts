@@ -65,3 +65,37 @@ export function withTamperedPayload(token: string, changes: Record<string, unkno
   const claims = JSON.parse(Buffer.from(payload ?? "", "base64url").toString()) as Record<string, unknown>;
   return `${header}.${b64({ ...claims, ...changes })}.${signature}`;
 }
+
+/**
+ * Session tokens that must be refused, one entry per way a token can be bad; the gRPC and the
+ * REST credential tests both run this table. `sessionToken` mints a valid token with overrides.
+ */
+export function badSessionCredentials(sessionToken: (options?: Partial<SessionTokenOptions>) => Promise<string>): [string, () => Promise<{ apiKey?: string; bearer?: string }[]>][] {
+  return [
+    ["an expired token", async () => [{ apiKey: await sessionToken({ exp: now() - 10 }) }]],
+    [
+      "a token signed with another key",
+      async () => [
+        { apiKey: await sessionToken({ secret: "another-secret-another-secret-0123456789" }) },
+        { apiKey: await sessionToken({ secret: TEST_API_JWT_SECRET }) },
+      ],
+    ],
+    ["`alg: none`, in X-API-Key and as a Bearer token", async () => {
+      const token = await sessionToken();
+      return [{ apiKey: withAlgNone(token) }, { bearer: withAlgNone(token) }];
+    }],
+    ["another algorithm, even with the right secret", async () => [{ apiKey: await sessionToken({ alg: "HS512" }) }]],
+    ["a tampered payload", async () => {
+      const token = await sessionToken({ claims: { role: "user" } });
+      return [{ apiKey: withTamperedPayload(token, { role: "admin" }) }, { apiKey: withTamperedPayload(token, { exp: now() + 999_999 }) }];
+    }],
+    [
+      "a token without jti, for another audience, or naming no user",
+      async () => [
+        { apiKey: await sessionToken({ jti: null }) },
+        { apiKey: await sessionToken({ aud: "other" }) },
+        { apiKey: await sessionToken({ sub: "u-00000000000000000000000000000000" }) },
+      ],
+    ],
+  ];
+}
