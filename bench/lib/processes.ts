@@ -15,7 +15,7 @@ const postmasters = new Set<number>();
 export const REPO_ROOT = path.join(__dirname, "..", "..");
 export const TEMP_PREFIX = "qod-bench-";
 
-import { processAlive as alive } from "../../src/db/embedded";
+import { parentPid, processAlive as alive } from "../../src/db/embedded";
 
 export { alive };
 
@@ -94,15 +94,6 @@ export function installExitHandlers(): void {
       force.unref();
       void cleanup().finally(() => process.exit(code));
     });
-  }
-}
-
-function parentPid(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return undefined;
   }
 }
 

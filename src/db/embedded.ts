@@ -33,7 +33,7 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-function parentPid(pid: number): number | undefined {
+export function parentPid(pid: number): number | undefined {
   try {
     // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'.
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
