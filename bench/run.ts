@@ -318,7 +318,7 @@ async function main(opts: Options): Promise<number> {
   // Plus two diagnostic layers for GetTenant: B1 + the same read through raw node-postgres, and
   // B1 + findTenantByName through slonik. Reading app µs/call down the rows splits the service's
   // cost into grpc-js, the Postgres round trip, slonik, and our own code.
-  const startBare = async (mode: "noop" | "pg" | "slonik") => {
+  const startBare = async (mode: "noop" | "pg" | "slonik" | "tx") => {
     const port = await freePort();
     const bare = spawnNode("bench/servers/bare-grpc.ts", [
       "127.0.0.1", String(port), probe.bytes.toString("base64"), mode, pgUrl(target, "qod"), String(poolSize), PROBE_TENANT,
@@ -332,11 +332,12 @@ async function main(opts: Options): Promise<number> {
     if (check.code !== 0 || !check.bytes.equals(probe.bytes)) throw new Error(`the bare server (${mode}) did not answer the GetTenant bytes: ${check.details}`);
     return { bare, port, probes: { app: () => processCpuMs(bare.pid as number), pg: () => treeCpuMs(postmasterPid) } as CpuProbes, failures: () => failures };
   };
-  const bareRuns: Array<{ id: string; mode: "noop" | "pg" | "slonik"; scenario: string; node: boolean; want: boolean }> = [
+  const bareRuns: Array<{ id: string; mode: "noop" | "pg" | "slonik" | "tx"; scenario: string; node: boolean; want: boolean }> = [
     { id: "B1", mode: "noop", scenario: "bare grpc-js no-op unary (GetTenant bytes)", node: false, want: wanted("b1") || wanted("gettenant") },
     { id: "B1-node", mode: "noop", scenario: "B1 with the node generator (CreateTenant's)", node: true, want: wanted("b1") || wanted("createtenant") },
     { id: "B1+pg", mode: "pg", scenario: "B1 + GetTenant's SELECT via raw node-postgres", node: false, want: wanted("layers") || wanted("gettenant") },
     { id: "B1+slonik", mode: "slonik", scenario: "B1 + findTenantByName via slonik", node: false, want: wanted("layers") || wanted("gettenant") },
+    { id: "B1+tx", mode: "tx", scenario: "B1 + CreateTenant's transaction (tenant + audit)", node: true, want: wanted("layers") || wanted("createtenant") },
   ];
   for (const run of bareRuns.filter((r) => r.want)) {
     const generator = run.node ? nodeGen : h2;
@@ -382,6 +383,25 @@ async function main(opts: Options): Promise<number> {
       checks.push(ratioCheck("GetTenant", results.GetTenant?.rps, results.B1?.rps, "×B1 rps", 0.6, ">="));
     } catch (err) {
       record(errorRow("GetTenant", "GetTenant (gRPC)", h2, err));
+    }
+  }
+  // Diagnostic: GetTenant driven by CreateTenant's generator, to see what the generator itself
+  // changes in the service's cost (compare with GetTenant above).
+  if (wanted("layers") || (wanted("gettenant") && wanted("createtenant") && opts.only !== undefined)) {
+    try {
+      const s = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
+        url: `http://${grpcAddress}`,
+        path: getTenantPath,
+        headers: callHeaders,
+        frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
+        connections: opts.connections,
+        streams: opts.streams,
+        warmupMs: opts.warmupS * 1000,
+        durationMs: opts.durationS * 1000,
+      } satisfies GrpcLoadConfig, serviceProbes);
+      record({ id: "GetTenant-node", scenario: "GetTenant with the node generator", generator: nodeGen, state: "ok", summary: s });
+    } catch (err) {
+      record(errorRow("GetTenant-node", "GetTenant with the node generator", nodeGen, err));
     }
   }
 
