@@ -13,10 +13,12 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 export function createAuthenticator(options: { apiKey: string | undefined }): Authenticator {
+  // The configured key's digest is computed once, not on every call.
+  const apiKeyDigest = options.apiKey ? digest(options.apiKey) : undefined;
   return {
     async authenticate(ctx) {
       const key = metadataValue(ctx.metadata, "x-api-key");
-      if (key && options.apiKey && safeEqual(key, options.apiKey)) return API_KEY_PRINCIPAL;
+      if (key && apiKeyDigest && timingSafeEqual(digest(key), apiKeyDigest)) return API_KEY_PRINCIPAL;
       return undefined;
     },
   };
