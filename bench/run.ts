@@ -34,6 +34,7 @@ import {
   exited,
   installExitHandlers,
   onCleanup,
+  recordChildrenIn,
   REPO_ROOT,
   removeOnExit,
   stopChild,
@@ -201,6 +202,7 @@ async function main(opts: Options): Promise<number> {
   removeOnExit(tmp);
   chmodSync(tmp, 0o711); // as root, Postgres runs as `postgres` and must pass through
   writeFileSync(path.join(tmp, "owner.pid"), String(process.pid));
+  recordChildrenIn(path.join(tmp, "children"));
 
   // Postgres: the product's embedded server (same flags as `npm start`), owned by the bench so it
   // outlives nothing: stopped in cleanup, or SIGQUIT on a hard exit.
