@@ -29,7 +29,7 @@ import type { InsertLoopConfig } from "./load/insert-loop";
 import { b3Script, renderCatalogSql, runPsql } from "./lib/catalog-sql";
 import { codeName, RawClient } from "./lib/client";
 import { grpcFrame } from "./lib/grpc-frame";
-import { ensureH2load, h2loadVersion, runH2load, type H2loadResult } from "./lib/h2load";
+import { ensureTool, h2loadVersion, runH2load, type H2loadResult } from "./lib/h2load";
 import {
   cleanup,
   exited,
@@ -188,9 +188,10 @@ async function main(opts: Options): Promise<number> {
   const nodeGen = `node-h2 ${opts.connections}×${opts.streams}`;
 
   log(`bench: ${opts.quick ? "QUICK " : ""}${opts.warmupS}s warm-up + ${opts.durationS}s per load run, ${inFlight} calls in flight`);
-  ensureH2load(log);
+  ensureTool("h2load", "nghttp2-client", log);
+  ensureTool("psql", "postgresql-client", log); // B3; any client major works for plain SQL
   await sweepOrphans(log);
-  const psql = "/usr/bin/psql";
+  const psql = "psql";
   const tools: Record<string, string> = { h2load: h2loadVersion() };
   try {
     tools.psql = execFileSync(psql, ["--version"], { encoding: "utf8" }).trim();
