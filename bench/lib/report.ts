@@ -63,7 +63,7 @@ export function machineInfo(tools: Record<string, string>): MachineInfo {
     node: process.version,
     loadAvgStart: loadavg().map((v) => Math.round(v * 100) / 100),
     gitCommit: git(["rev-parse", "--short", "HEAD"]),
-    gitDirty: git(["status", "--porcelain", "--", "src", "bench"]) !== "",
+    gitDirty: git(["status", "--porcelain", "--", "src", "bench", "package.json", ":!bench/results"]) !== "",
     tools,
   };
 }
