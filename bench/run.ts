@@ -21,6 +21,7 @@ import {
   TenantServiceService,
 } from "../gen/qod/v1/tenant";
 import { freePort, startEmbeddedPostgres } from "../src/db/embedded";
+import { migrate } from "../src/db/migrate";
 import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
 import type { GrpcLoadConfig } from "./load/grpc-load";
@@ -28,12 +29,13 @@ import type { InsertLoopConfig } from "./load/insert-loop";
 import { b3Script, renderCatalogSql, runPsql } from "./lib/catalog-sql";
 import { codeName, RawClient } from "./lib/client";
 import { grpcFrame } from "./lib/grpc-frame";
-import { ensureH2load, h2loadVersion, runH2load, type H2loadResult } from "./lib/h2load";
+import { ensureTool, h2loadVersion, runH2load, type H2loadResult } from "./lib/h2load";
 import {
   cleanup,
   exited,
   installExitHandlers,
   onCleanup,
+  recordChildrenIn,
   REPO_ROOT,
   removeOnExit,
   stopChild,
@@ -123,6 +125,8 @@ const TENANTS_SMALL = 100;
 const TENANTS_LARGE = 10_000;
 const DATABASE_ROWS = 100_000;
 const PROBE_TENANT = tenantName(42);
+/** The database B1+tx writes to (migrated like the state database). */
+const TX_DATABASE = "qod_bench_tx";
 /** Ten ASCII digits inside a name, replaced by a counter on each call. */
 const PLACEHOLDER = "0000000000";
 
@@ -184,9 +188,10 @@ async function main(opts: Options): Promise<number> {
   const nodeGen = `node-h2 ${opts.connections}×${opts.streams}`;
 
   log(`bench: ${opts.quick ? "QUICK " : ""}${opts.warmupS}s warm-up + ${opts.durationS}s per load run, ${inFlight} calls in flight`);
-  ensureH2load(log);
+  ensureTool("h2load", "nghttp2-client", log);
+  ensureTool("psql", "postgresql-client", log); // B3; any client major works for plain SQL
   await sweepOrphans(log);
-  const psql = "/usr/bin/psql";
+  const psql = "psql";
   const tools: Record<string, string> = { h2load: h2loadVersion() };
   try {
     tools.psql = execFileSync(psql, ["--version"], { encoding: "utf8" }).trim();
@@ -201,6 +206,7 @@ async function main(opts: Options): Promise<number> {
   removeOnExit(tmp);
   chmodSync(tmp, 0o711); // as root, Postgres runs as `postgres` and must pass through
   writeFileSync(path.join(tmp, "owner.pid"), String(process.pid));
+  recordChildrenIn(path.join(tmp, "children"));
 
   // Postgres: the product's embedded server (same flags as `npm start`), owned by the bench so it
   // outlives nothing: stopped in cleanup, or SIGQUIT on a hard exit.
@@ -300,6 +306,7 @@ async function main(opts: Options): Promise<number> {
     const s = row.summary;
     log(`${row.id}: ${row.state}${s ? ` ${s.rps.toFixed(0)} req/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms errors ${errorCount(s)}${s.cpuUsPerCall ? ` cpu µs/call ${JSON.stringify(s.cpuUsPerCall)}` : ""}` : ""}${row.note ? ` (${row.note})` : ""}; service RSS ${row.serviceMemoryMB.rss} MB, peak ${row.serviceMemoryMB.peak} MB`);
   };
+  const floorOf = (s: Summary, row: string) => (results[row] ? { row, ratio: s.rps / (results[row] as Summary).rps } : undefined);
   const errorRow = (id: string, scenario: string, generator: string, err: unknown): Row => ({
     id,
     scenario,
@@ -318,10 +325,10 @@ async function main(opts: Options): Promise<number> {
   // Plus two diagnostic layers for GetTenant: B1 + the same read through raw node-postgres, and
   // B1 + findTenantByName through slonik. Reading app µs/call down the rows splits the service's
   // cost into grpc-js, the Postgres round trip, slonik, and our own code.
-  const startBare = async (mode: "noop" | "pg" | "slonik") => {
+  const startBare = async (mode: "noop" | "pg" | "slonik" | "tx") => {
     const port = await freePort();
     const bare = spawnNode("bench/servers/bare-grpc.ts", [
-      "127.0.0.1", String(port), probe.bytes.toString("base64"), mode, pgUrl(target, "qod"), String(poolSize), PROBE_TENANT,
+      "127.0.0.1", String(port), probe.bytes.toString("base64"), mode, pgUrl(target, mode === "tx" ? TX_DATABASE : "qod"), String(poolSize), PROBE_TENANT,
     ]);
     let failures = 0;
     bare.stderr?.on("data", (c: Buffer) => (failures += c.toString().split("fail").length - 1));
@@ -332,12 +339,19 @@ async function main(opts: Options): Promise<number> {
     if (check.code !== 0 || !check.bytes.equals(probe.bytes)) throw new Error(`the bare server (${mode}) did not answer the GetTenant bytes: ${check.details}`);
     return { bare, port, probes: { app: () => processCpuMs(bare.pid as number), pg: () => treeCpuMs(postmasterPid) } as CpuProbes, failures: () => failures };
   };
-  const bareRuns: Array<{ id: string; mode: "noop" | "pg" | "slonik"; scenario: string; node: boolean; want: boolean }> = [
+  const bareRuns: Array<{ id: string; mode: "noop" | "pg" | "slonik" | "tx"; scenario: string; node: boolean; want: boolean }> = [
     { id: "B1", mode: "noop", scenario: "bare grpc-js no-op unary (GetTenant bytes)", node: false, want: wanted("b1") || wanted("gettenant") },
     { id: "B1-node", mode: "noop", scenario: "B1 with the node generator (CreateTenant's)", node: true, want: wanted("b1") || wanted("createtenant") },
     { id: "B1+pg", mode: "pg", scenario: "B1 + GetTenant's SELECT via raw node-postgres", node: false, want: wanted("layers") || wanted("gettenant") },
     { id: "B1+slonik", mode: "slonik", scenario: "B1 + findTenantByName via slonik", node: false, want: wanted("layers") || wanted("gettenant") },
+    { id: "B1+tx", mode: "tx", scenario: "B1 + CreateTenant's transaction (tenant + audit)", node: true, want: wanted("layers") || wanted("createtenant") },
   ];
+  // B1+tx writes its tenants into a migrated database of its own, so the state's tables keep
+  // exactly the rows the scenarios below count on.
+  if (bareRuns.some((r) => r.want && r.mode === "tx")) {
+    await admin.query(sql.typeAlias("void")`CREATE DATABASE ${sql.identifier([TX_DATABASE])}`);
+    await migrate(pgUrl(target, TX_DATABASE), quiet);
+  }
   for (const run of bareRuns.filter((r) => r.want)) {
     const generator = run.node ? nodeGen : h2;
     let server: Awaited<ReturnType<typeof startBare>> | undefined;
@@ -378,10 +392,29 @@ async function main(opts: Options): Promise<number> {
   if (wanted("gettenant")) {
     try {
       const s = await h2loadService(`http://${grpcAddress}${getTenantPath}`, getTenantFile);
-      record({ id: "GetTenant", scenario: "GetTenant (gRPC)", generator: h2, state: "ok", summary: s });
+      record({ id: "GetTenant", scenario: "GetTenant (gRPC)", generator: h2, state: "ok", summary: s, floor: floorOf(s, "B1+slonik") });
       checks.push(ratioCheck("GetTenant", results.GetTenant?.rps, results.B1?.rps, "×B1 rps", 0.6, ">="));
     } catch (err) {
       record(errorRow("GetTenant", "GetTenant (gRPC)", h2, err));
+    }
+  }
+  // Diagnostic: GetTenant driven by CreateTenant's generator, to see what the generator itself
+  // changes in the service's cost (compare with GetTenant above).
+  if (wanted("layers") || (wanted("gettenant") && wanted("createtenant") && opts.only !== undefined)) {
+    try {
+      const s = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
+        url: `http://${grpcAddress}`,
+        path: getTenantPath,
+        headers: callHeaders,
+        frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
+        connections: opts.connections,
+        streams: opts.streams,
+        warmupMs: opts.warmupS * 1000,
+        durationMs: opts.durationS * 1000,
+      } satisfies GrpcLoadConfig, serviceProbes);
+      record({ id: "GetTenant-node", scenario: "GetTenant with the node generator", generator: nodeGen, state: "ok", summary: s });
+    } catch (err) {
+      record(errorRow("GetTenant-node", "GetTenant with the node generator", nodeGen, err));
     }
   }
 
@@ -471,6 +504,7 @@ async function main(opts: Options): Promise<number> {
       const audited = (await countRows(state, "audit_log")) - auditBefore;
       const consistent = created === s.okTotal && audited === s.okTotal;
       record({
+        floor: floorOf(s, "B1+tx"),
         id: "CreateTenant",
         scenario: "CreateTenant (tx: tenant + audit row)",
         generator: nodeGen,

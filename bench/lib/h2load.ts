@@ -38,18 +38,18 @@ function which(command: string): boolean {
   }
 }
 
-/** Installs h2load from Debian's nghttp2-client when it is missing (apt-get update on failure). */
-export function ensureH2load(log: (line: string) => void): void {
-  if (which("h2load")) return;
-  log("h2load missing: apt-get install -y nghttp2-client");
-  const install = () => execFileSync("apt-get", ["install", "-y", "nghttp2-client"], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+/** Installs `command` from Debian's `pkg` when it is missing (apt-get update first if that fails). */
+export function ensureTool(command: string, pkg: string, log: (line: string) => void): void {
+  if (which(command)) return;
+  log(`${command} missing: apt-get install -y ${pkg}`);
+  const install = () => execFileSync("apt-get", ["install", "-y", pkg], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
   try {
     install();
   } catch {
     execFileSync("apt-get", ["update"], { stdio: "ignore" });
     install();
   }
-  if (!which("h2load")) throw new Error("h2load could not be installed (apt-get install nghttp2-client)");
+  if (!which(command)) throw new Error(`${command} could not be installed (apt-get install ${pkg})`);
 }
 
 export function h2loadVersion(): string {

@@ -1,7 +1,7 @@
 // Every process the bench starts is tracked here, so a normal end, an error or Ctrl-C stops all
 // of them and removes the temporary directory. Cleanups run once, last registered first.
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -19,10 +19,18 @@ import { parentPid, processAlive as alive } from "../../src/db/embedded";
 
 export { alive };
 
+let childrenFile: string | undefined;
+
+/** Where to note every child's pid, so a later run can stop them if this one is SIGKILLed. */
+export function recordChildrenIn(file: string): void {
+  childrenFile = file;
+}
+
 export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options });
   children.add(child);
   child.once("exit", () => children.delete(child));
+  if (childrenFile && child.pid !== undefined) appendFileSync(childrenFile, `${child.pid}\t${path.basename(command)}\n`);
   return child;
 }
 
@@ -110,6 +118,24 @@ export async function sweepOrphans(log: (line: string) => void): Promise<void> {
     const ownerFile = path.join(dir, "owner.pid");
     const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, "utf8")) : 0;
     if (owner > 0 && alive(owner)) continue; // another bench is running
+    // Children of a bench that was SIGKILLed: still running the command it noted for them.
+    const childrenList = path.join(dir, "children");
+    if (existsSync(childrenList)) {
+      for (const line of readFileSync(childrenList, "utf8").split("\n")) {
+        const [pidText, command] = line.split("\t");
+        const pid = Number(pidText);
+        if (!(pid > 0) || !command || !alive(pid)) continue;
+        let cmdline = "";
+        try {
+          cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        } catch {
+          continue;
+        }
+        if (!cmdline.includes(command) || parentPid(pid) !== 1) continue; // reused pid, or not orphaned
+        log(`stopping the orphaned ${command} ${pid} of an earlier bench run`);
+        process.kill(pid, "SIGKILL");
+      }
+    }
     if (existsSync(pidFile)) {
       const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
       if (pid > 0 && alive(pid)) {

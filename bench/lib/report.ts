@@ -16,6 +16,8 @@ export interface Row {
   summary?: Summary;
   /** Extra figures (e.g. peak RSS), shown in the throughput column when there is no summary. */
   value?: string;
+  /** req/s as a share of the diagnostic row that does the same database work with none of our code. */
+  floor?: { row: string; ratio: number };
   /** The service's resident set right after the row, and its peak so far (MB). */
   serviceMemoryMB?: { rss: number; peak: number };
 }
@@ -61,7 +63,7 @@ export function machineInfo(tools: Record<string, string>): MachineInfo {
     node: process.version,
     loadAvgStart: loadavg().map((v) => Math.round(v * 100) / 100),
     gitCommit: git(["rev-parse", "--short", "HEAD"]),
-    gitDirty: git(["status", "--porcelain", "--", "src", "bench"]) !== "",
+    gitDirty: git(["status", "--porcelain", "--", "src", "bench", "package.json", ":!bench/results"]) !== "",
     tools,
   };
 }
@@ -75,7 +77,7 @@ function pad(cells: string[][]): string {
 }
 
 export function renderTable(rows: readonly Row[], checks: readonly Check[]): string {
-  const header = ["id", "scenario", "generator", "req/s", "p50 ms", "p99 ms", "errors", "app µs", "pg µs", "ratio", "target", "result"];
+  const header = ["id", "scenario", "generator", "req/s", "p50 ms", "p99 ms", "errors", "app µs", "pg µs", "vs floor", "ratio", "target", "result"];
   const lines = [header];
   for (const row of rows) {
     const s = row.summary;
@@ -91,12 +93,15 @@ export function renderTable(rows: readonly Row[], checks: readonly Check[]): str
       s ? String(errorCount(s)) : "",
       fmt(s?.cpuUsPerCall?.app, 0),
       fmt(s?.cpuUsPerCall?.pg, 0),
+      row.floor ? `${row.floor.ratio.toFixed(2)} ×${row.floor.row}` : "",
       check?.ratio === undefined ? "" : `${check.ratio.toFixed(2)} ${check.measure}`,
       check ? check.target : "",
       result,
     ]);
   }
   const notes = rows.filter((r) => r.note && r.state !== "ok").map((r) => `  ${r.id}: ${r.state} — ${r.note}`);
-  const legend = "app µs / pg µs: CPU time per call of the serving process (service, bare server, or B2's slonik client) and of Postgres";
+  const legend =
+    "app µs / pg µs: CPU time per call of the serving process (service, bare server, or B2's slonik client) and of Postgres.\n" +
+    "vs floor: req/s as a share of the row doing the same database work behind bare grpc-js, with none of our code.";
   return pad(lines) + `\n${legend}` + (notes.length > 0 ? `\n\n${notes.join("\n")}` : "");
 }

@@ -6,9 +6,11 @@
 // Two diagnostic modes add GetTenant's one database read to the no-op handler, to split the
 // service's cost into layers (the answer is still the fixed bytes):
 //   pg      the same SQL through node-postgres' own pool (the floor of a read that asks Postgres);
-//   slonik  src/tenants/queries.ts findTenantByName on a pool made like the service's.
+//   slonik  src/tenants/queries.ts findTenantByName on a pool made like the service's;
+//   tx      CreateTenant's transaction (db/transaction.ts inTransaction bounded by the call's
+//           deadline, insertTenant, insertAudit) with names made here, on such a pool.
 //
-//   node --import tsx bench/servers/bare-grpc.ts <host> <port> <response base64> [noop|pg|slonik <pg url> <pool size> <tenant>]
+//   node --import tsx bench/servers/bare-grpc.ts <host> <port> <response base64> [noop|pg|slonik|tx <pg url> <pool size> <tenant>]
 // Prints "listening <port>" once bound; stops on SIGTERM/SIGINT.
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import pino from "pino";
@@ -16,7 +18,11 @@ import type { CommonQueryMethods, QuerySqlToken } from "slonik";
 import { createPool } from "../../src/db/pool";
 import { statePoolOptions } from "../../src/db/state";
 import { GRPC_SERVER_OPTIONS } from "../../src/server/grpc";
-import { findTenantByName } from "../../src/tenants/queries";
+import { findTenantByName, insertTenant } from "../../src/tenants/queries";
+import { insertAudit } from "../../src/audit/queries";
+import { API_KEY_PRINCIPAL } from "../../src/auth/principal";
+import { inTransaction } from "../../src/db/transaction";
+import { randomUUID } from "node:crypto";
 
 const [host = "127.0.0.1", portArg = "0", responseB64 = "", mode = "noop", url = "", poolSizeArg = "10", tenant = ""] = process.argv.slice(2);
 const response = Buffer.from(responseB64, "base64");
@@ -36,7 +42,9 @@ async function getTenantQuery(name: string): Promise<{ text: string; values: rea
   return { text: captured.sql.replaceAll("$slonik_", "$"), values: captured.values };
 }
 
-async function makeRead(): Promise<() => Promise<void>> {
+type Work = (call: ServerUnaryCall<Buffer, Buffer>) => Promise<void>;
+
+async function makeRead(): Promise<Work> {
   const poolSize = Number(poolSizeArg);
   if (mode === "pg") {
     // node-postgres comes with slonik; it has no types here, so the little used is declared.
@@ -56,6 +64,21 @@ async function makeRead(): Promise<() => Promise<void>> {
       if (!(await findTenantByName(pool, tenant))) throw new Error("the tenant was not found");
     };
   }
+  if (mode === "tx") {
+    const pool = await createPool(url, pino({ level: "silent" }), statePoolOptions(poolSize));
+    const run = `${process.pid.toString(36)}${Date.now().toString(36)}`;
+    let counter = 0;
+    return async (call) => {
+      const name = `bench_x_${run}_${counter++}`;
+      const raw = call.getDeadline();
+      const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
+      const ctx = { principal: API_KEY_PRINCIPAL, requestId: randomUUID() };
+      await inTransaction(pool, { signal: new AbortController().signal, deadline }, async (tx) => {
+        await insertTenant(tx, { name, displayName: name, authProvider: "db", authConfig: {} });
+        await insertAudit(tx, ctx, { action: "tenant.create", tenant: name, details: { authProvider: "db" } });
+      });
+    };
+  }
   return async () => {};
 }
 
@@ -66,7 +89,7 @@ async function main(): Promise<void> {
     mode === "noop"
       ? (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, response)
       : (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
-          void read().then(
+          void read(_call).then(
             () => callback(null, response),
             (err: Error) => {
               process.stderr.write("fail\n"); // counted by the bench

@@ -11,17 +11,15 @@ import { API_KEY_PRINCIPAL, servicePrincipal, userPrincipal, type Principal } fr
 import { findAccessTokenAccount, findSessionAccount, touchAccessToken } from "./queries";
 import { isAccessToken, presentedAccessTokenHash } from "./tokens";
 
+// Digests have one length, so timingSafeEqual can compare any two keys in constant time.
 const digest = (value: string) => createHash("sha256").update(value).digest();
-
-/** Constant-time string equality (hashing first makes the lengths equal). */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 export function createAuthenticator(deps: Pick<AuthDeps, "pool" | "config" | "sessions" | "verifyServiceToken">): Authenticator {
   const { pool, config, sessions } = deps;
+  // The configured key's digest is computed once, not on every call.
+  const apiKeyDigest = config.apiKey ? digest(config.apiKey) : undefined;
 
   async function sessionPrincipal(token: string): Promise<Principal | undefined> {
     const claims = await sessions.verify(token);
@@ -49,7 +47,7 @@ export function createAuthenticator(deps: Pick<AuthDeps, "pool" | "config" | "se
     async authenticate(ctx) {
       const key = metadataValue(ctx.metadata, "x-api-key");
       if (key !== undefined) {
-        if (config.apiKey && safeEqual(key, config.apiKey)) return API_KEY_PRINCIPAL;
+        if (apiKeyDigest && timingSafeEqual(digest(key), apiKeyDigest)) return API_KEY_PRINCIPAL;
         return isAccessToken(key) ? accessTokenPrincipal(key) : sessionPrincipal(key);
       }
       const bearer = BEARER.exec(metadataValue(ctx.metadata, "authorization") ?? "")?.[1];

@@ -1,6 +1,5 @@
 // Runs a state transaction bounded by the call: never started after cancellation, and its
 // statements time out when the client's deadline passes.
-import { z } from "zod";
 import type { CommonQueryMethods, DatabaseTransactionConnection } from "slonik";
 import { throwIfAborted } from "../server/middleware/deadline";
 import { sql } from "./sql";
@@ -9,8 +8,6 @@ export interface CallBounds {
   readonly signal: AbortSignal;
   readonly deadline: number | undefined;
 }
-
-const SetConfig = z.object({ set_config: z.string() });
 
 /**
  * The callback must hold only SQL: slonik may run it again on a serialization failure. `db` is
@@ -25,7 +22,9 @@ export async function inTransaction<T>(
   return db.transaction(async (tx) => {
     if (bounds.deadline !== undefined) {
       const ms = Math.max(1, Math.floor(bounds.deadline - Date.now()));
-      await tx.one(sql.type(SetConfig)`SELECT set_config('statement_timeout', ${String(ms)}, true)`);
+      // A SET with its value inlined (a quoted literal of an integer we computed) goes as one
+      // simple-protocol message with no result row; set_config($1) cost a parse, bind and row.
+      await tx.query(sql.typeAlias("void")`SET LOCAL statement_timeout = ${sql.literalValue(String(ms))}`);
     }
     return work(tx);
   });
