@@ -344,7 +344,7 @@ async function main(opts: Options): Promise<number> {
     { id: "B1-node", mode: "noop", scenario: "B1 with the node generator (CreateTenant's)", node: true, want: wanted("b1") || wanted("createtenant") },
     { id: "B1+pg", mode: "pg", scenario: "B1 + GetTenant's SELECT via raw node-postgres", node: false, want: wanted("layers") || wanted("gettenant") },
     { id: "B1+slonik", mode: "slonik", scenario: "B1 + findTenantByName via slonik", node: false, want: wanted("layers") || wanted("gettenant") },
-    { id: "B1+tx", mode: "tx", scenario: "B1 + CreateTenant's transaction (tenant + audit)", node: true, want: wanted("layers") || wanted("createtenant") },
+    { id: "B1+tx", mode: "tx", scenario: "B1 + CreateTenant's statement (tenant + audit row)", node: true, want: wanted("layers") || wanted("createtenant") },
   ];
   // B1+tx writes its tenants into a migrated database of its own, so the state's tables keep
   // exactly the rows the scenarios below count on.
@@ -506,7 +506,7 @@ async function main(opts: Options): Promise<number> {
       record({
         floor: floorOf(s, "B1+tx"),
         id: "CreateTenant",
-        scenario: "CreateTenant (tx: tenant + audit row)",
+        scenario: "CreateTenant (tenant + audit row, one statement)",
         generator: nodeGen,
         state: consistent ? "ok" : "error",
         summary: s,

@@ -1,7 +1,6 @@
 // Builds the service from explicit dependencies and returns start/stop. Tests run it in-process;
 // only main.ts reads the environment and handles signals.
 import type { Logger } from "pino";
-import type { DatabasePool } from "slonik";
 import { AuthServiceService } from "../gen/qod/v1/auth";
 import { DatabaseServiceService } from "../gen/qod/v1/database";
 import { PoolServiceService } from "../gen/qod/v1/pool";
@@ -15,6 +14,7 @@ import { databaseHandlers } from "./databases/handlers";
 import { createServers } from "./databases/provision";
 import { createReconciler } from "./databases/reconcile";
 import { createVault } from "./databases/vault";
+import type { StateDatabase } from "./db/state";
 import { createGateway } from "./gateway/server";
 import { poolHandlers } from "./pools/handlers";
 import { compose } from "./server/context";
@@ -29,8 +29,8 @@ import { tenantHandlers } from "./tenants/handlers";
 
 export interface AppDeps {
   config: Readonly<Config>;
-  /** Pool on the state database. */
-  pool: DatabasePool;
+  /** The state database's pools. */
+  state: StateDatabase;
   /** The shared Postgres server that holds the state database and, by default, tenant databases. */
   target: PgTarget;
   logger: Logger;
@@ -44,12 +44,13 @@ export interface App {
 }
 
 export function createApp(deps: AppDeps): App {
-  const { config, pool, logger } = deps;
+  const { config, state, logger } = deps;
+  const { pool } = state;
   const auth = createAuthDeps(pool, config);
   const authenticator = createAuthenticator(auth);
   // Pools on the servers that hold tenant databases, shared by DatabaseService and the reconciler.
   const servers = createServers(logger);
-  const lifecycle = { pool, servers, vault: createVault(config.vaultEncKey), defaults: deps.target, logger };
+  const lifecycle = { pool, lockPool: state.lockPool, lockSlots: state.lockSlots, servers, vault: createVault(config.vaultEncKey), defaults: deps.target, logger };
   const reconciler = createReconciler(lifecycle, config.reconcileIntervalSec * 1000);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware(logger), errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);

@@ -27,7 +27,7 @@ const EnvSchema = z.object({
   QOD_PG_USER: z.string().min(1).default("postgres"),
   QOD_PG_PASSWORD: optionalText,
   QOD_PG_DBNAME: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lowercase identifier").default("qod"),
-  // At least 4: provisioning and the reconciler hold connections of their own for their locks.
+  // The calls' pool; provisioning and the reconciler have half as many more for their locks.
   QOD_PG_POOL_SIZE: z.coerce.number().int().min(4).max(200).default(10),
   QOD_API_KEY: optionalText.refine(byteLength(16), "must be at least 16 bytes"),
   QOD_ADMIN_USERNAME: z.string().min(1).max(64).default("admin"),

@@ -19,8 +19,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   let embedded: EmbeddedPostgres | undefined;
   const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
-  const pool = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
-  const app = createApp({ config, pool, target, logger });
+  const state = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
+  const app = createApp({ config, state, target, logger });
   await app.start();
 
   let stopping = false;
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, "shutting down");
     try {
       await app.stop();
-      await pool.end();
+      await state.end();
       await embedded?.stop();
     } finally {
       process.exit(0);

@@ -489,7 +489,7 @@ describe("DatabaseService", function () {
 
     before(() => {
       servers = createServers(quietLogger);
-      handlers = databaseHandlers({ pool: app.pool, servers, vault: createVault(TEST_VAULT_KEY), defaults: postgres().target, logger: quietLogger }, app.config);
+      handlers = databaseHandlers({ pool: app.pool, lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: postgres().target, logger: quietLogger }, app.config);
     });
     after(() => servers.end());
 

@@ -54,7 +54,7 @@ describe("Reconciler", function () {
     app = await startTestApp({ env: { QOD_RECONCILE_INTERVAL_SEC: "86400" } });
     await app.clients.tenants.createTenant({ name: tenant });
     servers = createServers(quietLogger);
-    deps = { pool: app.pool, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger };
+    deps = { pool: app.pool, lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger };
   });
   after(async () => {
     await servers?.end();

@@ -6,7 +6,8 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { createApp } from "../src/app";
 import { loadConfig } from "../src/config";
 import { migrate } from "../src/db/migrate";
-import { createPool, pgUrl } from "../src/db/pool";
+import { pgUrl } from "../src/db/pool";
+import { connectState } from "../src/db/state";
 import { startTestApp, TEST_API_KEY, TEST_SESSION_SECRET, TEST_VAULT_KEY, type TestApp } from "./helpers/app";
 import { clientsFor, decodeError, expectError, metadataFor } from "./helpers/clients";
 import { quietLogger, startPostgres, uniquePrefix } from "./helpers/postgres";
@@ -92,9 +93,9 @@ describe("when the state database goes down", function () {
     const postgres = await startPostgres();
     const url = pgUrl(postgres.target, "postgres");
     await migrate(url, quietLogger);
-    const pool = await createPool(url, quietLogger, { maximumPoolSize: 4 });
+    const state = await connectState(url, quietLogger, 4);
     const config = loadConfig({ QOD_GRPC_PORT: "0", QOD_HTTP_PORT: "0", QOD_API_KEY: TEST_API_KEY, QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET, QOD_VAULT_ENC_KEY: TEST_VAULT_KEY, QOD_LOG_LEVEL: "silent" });
-    const app = createApp({ config, pool, target: postgres.target, logger: quietLogger });
+    const app = createApp({ config, state, target: postgres.target, logger: quietLogger });
     try {
       const { grpcPort } = await app.start();
       const clients = clientsFor(`127.0.0.1:${grpcPort}`);
@@ -107,7 +108,7 @@ describe("when the state database goes down", function () {
       }
     } finally {
       await app.stop();
-      await pool.end().catch(() => {});
+      await state.end().catch(() => {});
       await postgres.stop().catch(() => {});
     }
   });

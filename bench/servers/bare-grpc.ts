@@ -7,21 +7,20 @@
 // service's cost into layers (the answer is still the fixed bytes):
 //   pg      the same SQL through node-postgres' own pool (the floor of a read that asks Postgres);
 //   slonik  src/tenants/queries.ts findTenantByName on a pool made like the service's;
-//   tx      CreateTenant's transaction (db/transaction.ts inTransaction bounded by the call's
-//           deadline, insertTenant, insertAudit) with names made here, on such a pool.
+//   tx      CreateTenant's statement (db/transaction.ts inStatement bounded by the call's
+//           deadline, insertTenant with its audit row) with names made here, on such a pool.
 //
 //   node --import tsx bench/servers/bare-grpc.ts <host> <port> <response base64> [noop|pg|slonik|tx <pg url> <pool size> <tenant>]
 // Prints "listening <port>" once bound; stops on SIGTERM/SIGINT.
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import pino from "pino";
 import type { CommonQueryMethods, QuerySqlToken } from "slonik";
-import { createPool } from "../../src/db/pool";
-import { statePoolOptions } from "../../src/db/state";
+import { connectState } from "../../src/db/state";
 import { GRPC_SERVER_OPTIONS } from "../../src/server/grpc";
 import { findTenantByName, insertTenant } from "../../src/tenants/queries";
-import { insertAudit } from "../../src/audit/queries";
+import { auditInsert } from "../../src/audit/queries";
 import { API_KEY_PRINCIPAL } from "../../src/auth/principal";
-import { inTransaction } from "../../src/db/transaction";
+import { inStatement } from "../../src/db/transaction";
 import { randomUUID } from "node:crypto";
 
 const [host = "127.0.0.1", portArg = "0", responseB64 = "", mode = "noop", url = "", poolSizeArg = "10", tenant = ""] = process.argv.slice(2);
@@ -59,13 +58,13 @@ async function makeRead(): Promise<Work> {
     };
   }
   if (mode === "slonik") {
-    const pool = await createPool(url, pino({ level: "silent" }), statePoolOptions(poolSize));
+    const pool = (await connectState(url, pino({ level: "silent" }), poolSize)).pool;
     return async () => {
       if (!(await findTenantByName(pool, tenant))) throw new Error("the tenant was not found");
     };
   }
   if (mode === "tx") {
-    const pool = await createPool(url, pino({ level: "silent" }), statePoolOptions(poolSize));
+    const pool = (await connectState(url, pino({ level: "silent" }), poolSize)).pool;
     const run = `${process.pid.toString(36)}${Date.now().toString(36)}`;
     let counter = 0;
     return async (call) => {
@@ -73,10 +72,9 @@ async function makeRead(): Promise<Work> {
       const raw = call.getDeadline();
       const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
       const ctx = { principal: API_KEY_PRINCIPAL, requestId: randomUUID() };
-      await inTransaction(pool, { signal: new AbortController().signal, deadline }, async (tx) => {
-        await insertTenant(tx, { name, displayName: name, authProvider: "db", authConfig: {} });
-        await insertAudit(tx, ctx, { action: "tenant.create", tenant: name, details: { authProvider: "db" } });
-      });
+      const audit = (from: "t") => auditInsert(ctx, { action: "tenant.create", tenant: name, details: { authProvider: "db" } }, from);
+      await inStatement(pool, { signal: new AbortController().signal, deadline }, (db) =>
+        insertTenant(db, { name, displayName: name, authProvider: "db", authConfig: {} }, audit));
     };
   }
   return async () => {};

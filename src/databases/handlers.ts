@@ -30,8 +30,8 @@ import { openSecrets, sealSecrets } from "./vault";
 const DEFAULT_SCHEMA_NAME = "main";
 
 /**
- * At most `limit` calls at once hold a state connection for the length of a provisioning or a
- * drop, so that other calls always find one in the pool.
+ * At most `limit` calls at once hold a lock connection for the length of a provisioning or a
+ * drop; the others wait their turn here, in order, rather than time out in the pool's queue.
  */
 function lockConnections(deps: LifecycleDeps, limit: number): WithLockConnection {
   let active = 0;
@@ -40,7 +40,7 @@ function lockConnections(deps: LifecycleDeps, limit: number): WithLockConnection
     if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
     else active++;
     try {
-      return await deps.pool.connect(async (conn) => {
+      return await deps.lockPool.connect(async (conn) => {
         try {
           return await work(conn);
         } finally {
@@ -93,9 +93,9 @@ async function deleteDatabase(deps: LifecycleDeps, withLockConnection: WithLockC
   });
 }
 
-export function databaseHandlers(deps: LifecycleDeps, config: Pick<Config, "dataPath" | "pgPoolSize">): ServiceHandlers<typeof DatabaseServiceService> {
+export function databaseHandlers(deps: LifecycleDeps, config: Pick<Config, "dataPath">): ServiceHandlers<typeof DatabaseServiceService> {
   const { pool, vault } = deps;
-  const withLockConnection = lockConnections(deps, Math.max(1, Math.floor(config.pgPoolSize / 2)));
+  const withLockConnection = lockConnections(deps, deps.lockSlots);
   return {
     async createDatabase(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);

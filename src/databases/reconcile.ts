@@ -39,6 +39,10 @@ import { openSecrets, type Vault } from "./vault";
 
 export interface LifecycleDeps {
   pool: DatabasePool;
+  /** Connections that hold session advisory locks (see db/state.ts). */
+  lockPool: DatabasePool;
+  /** How many lock connections calls may hold at once (the reconciler has one more). */
+  lockSlots: number;
   servers: Servers;
   vault: Vault;
   /** The shared server (the global metastore defaults). */
@@ -111,7 +115,7 @@ export function createReconciler(deps: LifecycleDeps, intervalMs: number, graceM
 
   /** Settles one row if no one else works on it (another replica, a live create or drop). */
   async function reconcileRow(candidate: DatabaseRow): Promise<boolean> {
-    return deps.pool.connect(async (conn) => {
+    return deps.lockPool.connect(async (conn) => {
       if (!(await tryLockDatabaseName(conn, candidate.name))) return false;
       try {
         const row = await findDatabaseById(conn, candidate.id);

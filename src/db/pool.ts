@@ -17,6 +17,11 @@ export interface PoolOptions {
   maximumPoolSize?: number;
   /** Milliseconds a statement may run; 0 for no limit. */
   statementTimeout?: number;
+  /**
+   * Whether a released connection is reset (slonik's `DISCARD ALL`, one more round trip). Only
+   * a pool whose users keep session state (advisory locks) needs it; default true.
+   */
+  resetOnRelease?: boolean;
 }
 
 export async function createPool(url: string, logger: Logger, options: PoolOptions = {}): Promise<DatabasePool> {
@@ -27,6 +32,7 @@ export async function createPool(url: string, logger: Logger, options: PoolOptio
     connectionTimeout: 10_000,
     idleTimeout: 30_000,
     captureStackTrace: false,
+    ...(options.resetOnRelease === false ? { resetConnection: async () => {} } : {}),
   });
   // slonik emits every query error on the pool; without a listener Node would crash the process.
   // The caller already receives the error, so this only records it at debug level.

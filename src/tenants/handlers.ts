@@ -1,11 +1,12 @@
-// TenantService: authorize → validate → one transaction → map.
+// TenantService: authorize → validate → one statement (the change and its audit row) → map.
 import type { DatabasePool } from "slonik";
 import type { TenantServiceService } from "../../gen/qod/v1/tenant";
-import { insertAudit } from "../audit/queries";
+import { auditInsert, type AuditEntry } from "../audit/queries";
 import { requireSuperuser, requireTenantAdmin, visibleTenants } from "../auth/principal";
-import { inTransaction } from "../db/transaction";
+import { inStatement } from "../db/transaction";
 import { notFound } from "../errors";
 import { pageOf, readPage } from "../pagination";
+import type { AuthedContext } from "../server/context";
 import type { ServiceHandlers } from "../server/unary";
 import { Violations } from "../validation";
 import { deleteTenant, findTenantByName, insertTenant, listTenants, updateTenantAuth, updateTenantDisabled } from "./queries";
@@ -13,15 +14,13 @@ import { toTenant } from "./rows";
 import { validateCreateTenant, validateSetTenantAuth, validateTenantName } from "./validate";
 
 export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof TenantServiceService> {
+  const audited = (ctx: AuthedContext, entry: AuditEntry) => (from: "t") => auditInsert(ctx, entry, from);
   return {
     async createTenant(request, ctx) {
       requireSuperuser(ctx.principal);
       const tenant = validateCreateTenant(request);
-      const row = await inTransaction(pool, ctx, async (tx) => {
-        const created = await insertTenant(tx, tenant);
-        await insertAudit(tx, ctx, { action: "tenant.create", tenant: tenant.name, details: { authProvider: tenant.authProvider } });
-        return created;
-      });
+      const audit = audited(ctx, { action: "tenant.create", tenant: tenant.name, details: { authProvider: tenant.authProvider } });
+      const row = await inStatement(pool, ctx, (db) => insertTenant(db, tenant, audit));
       return toTenant(row);
     },
 
@@ -46,11 +45,8 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
     async setTenantDisabled(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const name = validateTenantName(request.name);
-      const row = await inTransaction(pool, ctx, async (tx) => {
-        const updated = await updateTenantDisabled(tx, name, request.disabled);
-        if (updated) await insertAudit(tx, ctx, { action: "tenant.setDisabled", tenant: name, details: { disabled: request.disabled } });
-        return updated;
-      });
+      const audit = audited(ctx, { action: "tenant.setDisabled", tenant: name, details: { disabled: request.disabled } });
+      const row = await inStatement(pool, ctx, (db) => updateTenantDisabled(db, name, request.disabled, audit));
       if (!row) throw notFound("tenant");
       return toTenant(row);
     },
@@ -58,11 +54,8 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
     async setTenantAuth(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const { name, authProvider, authConfig } = validateSetTenantAuth(request);
-      const row = await inTransaction(pool, ctx, async (tx) => {
-        const updated = await updateTenantAuth(tx, name, authProvider, authConfig);
-        if (updated) await insertAudit(tx, ctx, { action: "tenant.setAuth", tenant: name, details: { authProvider } });
-        return updated;
-      });
+      const audit = audited(ctx, { action: "tenant.setAuth", tenant: name, details: { authProvider } });
+      const row = await inStatement(pool, ctx, (db) => updateTenantAuth(db, name, authProvider, authConfig, audit));
       if (!row) throw notFound("tenant");
       return toTenant(row);
     },
@@ -70,11 +63,7 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
     async deleteTenant(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const name = validateTenantName(request.name);
-      const deleted = await inTransaction(pool, ctx, async (tx) => {
-        const found = await deleteTenant(tx, name);
-        if (found) await insertAudit(tx, ctx, { action: "tenant.delete", tenant: name });
-        return found;
-      });
+      const deleted = await inStatement(pool, ctx, (db) => deleteTenant(db, name, audited(ctx, { action: "tenant.delete", tenant: name })));
       if (!deleted) throw notFound("tenant");
       return {};
     },

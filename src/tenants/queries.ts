@@ -1,6 +1,8 @@
 // All SQL of the tenants domain. Each query takes the connection first, so the handler owns the
-// transaction.
-import type { CommonQueryMethods } from "slonik";
+// transaction. A change is one statement that also writes its audit row (`audit`, from
+// audit/queries.ts auditInsert) in a data-modifying CTE: atomic without a transaction.
+import type { CommonQueryMethods, FragmentSqlToken } from "slonik";
+import { z } from "zod";
 import { sql } from "../db/sql";
 import type { Page } from "../pagination";
 import { TenantRow } from "./rows";
@@ -17,12 +19,16 @@ export interface NewTenant {
   authConfig: Record<string, string>;
 }
 
-export function insertTenant(db: CommonQueryMethods, tenant: NewTenant): Promise<TenantRow> {
+/** Writes `audit` once per row of the CTE `t`, the changed tenant. */
+type Audit = (from: "t") => FragmentSqlToken;
+
+export function insertTenant(db: CommonQueryMethods, tenant: NewTenant, audit: Audit): Promise<TenantRow> {
   return db.one(sql.type(TenantRow)`
     WITH t AS (
       INSERT INTO tenants (name, display_name, auth_provider, auth_config)
       VALUES (${tenant.name}, ${tenant.displayName}, ${tenant.authProvider}, ${sql.jsonb(tenant.authConfig)})
-      RETURNING *)
+      RETURNING *),
+    audit AS (${audit("t")})
     SELECT ${tenantColumns} FROM t`);
 }
 
@@ -45,10 +51,11 @@ export function listTenants(db: CommonQueryMethods, page: Page, visible: readonl
     LIMIT ${page.limit + 1}`);
 }
 
-export function updateTenantDisabled(db: CommonQueryMethods, name: string, disabled: boolean): Promise<TenantRow | null> {
+export function updateTenantDisabled(db: CommonQueryMethods, name: string, disabled: boolean, audit: Audit): Promise<TenantRow | null> {
   return db.maybeOne(sql.type(TenantRow)`
     WITH t AS (
-      UPDATE tenants SET disabled = ${disabled}, updated_at = now() WHERE name = ${name} RETURNING *)
+      UPDATE tenants SET disabled = ${disabled}, updated_at = now() WHERE name = ${name} RETURNING *),
+    audit AS (${audit("t")})
     SELECT ${tenantColumns} FROM t`);
 }
 
@@ -57,11 +64,13 @@ export function updateTenantAuth(
   name: string,
   authProvider: string,
   authConfig: Record<string, string>,
+  audit: Audit,
 ): Promise<TenantRow | null> {
   return db.maybeOne(sql.type(TenantRow)`
     WITH t AS (
       UPDATE tenants SET auth_provider = ${authProvider}, auth_config = ${sql.jsonb(authConfig)}, updated_at = now()
-      WHERE name = ${name} RETURNING *)
+      WHERE name = ${name} RETURNING *),
+    audit AS (${audit("t")})
     SELECT ${tenantColumns} FROM t`);
 }
 
@@ -69,7 +78,10 @@ export function updateTenantAuth(
  * Deletes a tenant; its users and database rows go by cascade. Pools reference the tenant
  * without cascade, so a tenant with pools fails on the constraint (mapped to `has_pools`).
  */
-export async function deleteTenant(db: CommonQueryMethods, name: string): Promise<boolean> {
-  const result = await db.query(sql.typeAlias("void")`DELETE FROM tenants WHERE name = ${name}`);
-  return result.rowCount > 0;
+export async function deleteTenant(db: CommonQueryMethods, name: string, audit: Audit): Promise<boolean> {
+  const deleted = await db.maybeOne(sql.type(z.object({ name: z.string() }))`
+    WITH t AS (DELETE FROM tenants WHERE name = ${name} RETURNING name),
+    audit AS (${audit("t")})
+    SELECT name FROM t`);
+  return deleted !== null;
 }

@@ -7,8 +7,8 @@ import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { createApp } from "../../src/app";
 import { loadConfig, type Config } from "../../src/config";
-import { createPool, pgUrl } from "../../src/db/pool";
-import { statePoolOptions } from "../../src/db/state";
+import { pgUrl } from "../../src/db/pool";
+import { connectState, type StateDatabase } from "../../src/db/state";
 import { clientsFor, type Clients } from "./clients";
 import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres } from "./postgres";
 
@@ -19,8 +19,9 @@ export const TEST_API_JWT_SECRET = "test-api-jwt-secret-0123456789abcdef01234567
 
 export interface TestApp {
   config: Readonly<Config>;
-  /** Pool on the suite's own state database. */
+  /** The calls' pool on the suite's own state database (`state.pool`). */
   pool: DatabasePool;
+  state: StateDatabase;
   database: string;
   grpcPort: number;
   grpcAddress: string;
@@ -73,19 +74,21 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 async function launch(database: string, dataDir: string, options: TestAppOptions): Promise<TestApp> {
   const postgres = sharedPostgres();
   const config = loadConfig(testEnv(database, dataDir, options.env));
-  const pool = await createPool(pgUrl(postgres.target, database), quietLogger, statePoolOptions(config.pgPoolSize));
-  const app = createApp({ config, pool, target: postgres.target, logger: options.logger ?? quietLogger });
+  const state = await connectState(pgUrl(postgres.target, database), quietLogger, config.pgPoolSize);
+  const { pool } = state;
+  const app = createApp({ config, state, target: postgres.target, logger: options.logger ?? quietLogger });
   const { grpcPort, httpPort } = await app.start();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const clients = clientsFor(grpcAddress);
   const halt = async () => {
     clients.close();
     await app.stop();
-    await pool.end();
+    await state.end();
   };
   return {
     config,
     pool,
+    state,
     database,
     grpcPort,
     grpcAddress,
