@@ -25,6 +25,7 @@ import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
 import { bindService } from "./server/unary";
+import { createTenantCache } from "./tenants/cache";
 import { tenantHandlers } from "./tenants/handlers";
 
 export interface AppDeps {
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps): App {
   const servers = createServers(logger);
   const lifecycle = { pool, lockPool: state.lockPool, lockSlots: state.lockSlots, servers, vault: createVault(config.vaultEncKey), defaults: deps.target, logger };
   const reconciler = createReconciler(lifecycle, config.reconcileIntervalSec * 1000);
+  const tenantCache = createTenantCache(state.url, config.tenantCacheSize, logger);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware(logger), errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
@@ -61,8 +63,8 @@ export function createApp(deps: AppDeps): App {
   const descriptor = readDescriptor();
   const grpc = createGrpcServer(
     [
-      service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool)),
-      service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool)),
+      service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool, tenantCache)),
+      service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool, tenantCache)),
       service("qod.v1.DatabaseService", DatabaseServiceService, databaseHandlers(lifecycle, config)),
       service("qod.v1.AuthService", AuthServiceService, authHandlers(auth)),
     ],
@@ -74,6 +76,7 @@ export function createApp(deps: AppDeps): App {
   return {
     async start() {
       await seedAdmin(pool, config, logger);
+      tenantCache.start();
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
       const httpPort = await gateway.listen(config.host, config.httpPort, grpcPort);
@@ -97,6 +100,7 @@ export function createApp(deps: AppDeps): App {
         });
       });
       await reconciler.stop();
+      await tenantCache.stop();
       await servers.end();
     },
   };

@@ -46,6 +46,8 @@ const EnvSchema = z.object({
   QOD_BCRYPT_COST: z.coerce.number().int().min(4).max(15).default(11),
   QOD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   QOD_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  // Tenants GetTenant keeps in memory (src/tenants/cache.ts); 0 turns the cache off.
+  QOD_TENANT_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
 });
 
 /** Connection to the shared Postgres server, either embedded or given. */
@@ -81,6 +83,7 @@ export interface Config {
   bcryptCost: number;
   maxBodyBytes: number;
   shutdownGraceMs: number;
+  tenantCacheSize: number;
 }
 
 /** Thrown for a bad environment; the message names each offending variable. */
@@ -136,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     bcryptCost: e.QOD_BCRYPT_COST,
     maxBodyBytes: e.QOD_MAX_BODY_BYTES,
     shutdownGraceMs: e.QOD_SHUTDOWN_GRACE_MS,
+    tenantCacheSize: e.QOD_TENANT_CACHE_SIZE,
   });
 }
 

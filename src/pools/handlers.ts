@@ -8,17 +8,19 @@ import { AppError, notFound } from "../errors";
 import { newId } from "../ids";
 import { pageOf, readPage } from "../pagination";
 import type { ServiceHandlers } from "../server/unary";
+import type { TenantCache } from "../tenants/cache";
 import { Violations } from "../validation";
 import { deletePool, insertPool, listPools, lockDatabaseForPool } from "./queries";
 import { toPool } from "./rows";
 import { validateCreatePool, validateDeletePool } from "./validate";
 
-export function poolHandlers(pool: DatabasePool): ServiceHandlers<typeof PoolServiceService> {
+/** `tenants` is told of each change: a tenant lists its pools. */
+export function poolHandlers(pool: DatabasePool, tenants: Pick<TenantCache, "changing">): ServiceHandlers<typeof PoolServiceService> {
   return {
     async createPool(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);
       const command = validateCreatePool(request);
-      const row = await inTransaction(pool, ctx, async (tx) => {
+      const row = await tenants.changing(command.tenant, () => inTransaction(pool, ctx, async (tx) => {
         const database = await lockDatabaseForPool(tx, command.tenant, command.database.full);
         if (!database) throw notFound("database");
         if (database.status !== "READY") {
@@ -29,7 +31,7 @@ export function poolHandlers(pool: DatabasePool): ServiceHandlers<typeof PoolSer
         const created = await insertPool(tx, { id: newId("p"), tenant: command.tenant, databaseId: database.id, name: command.name, size: command.size });
         await insertAudit(tx, ctx, { action: "pool.create", tenant: command.tenant, target: command.name, details: { tenantDb: command.database.full, size: command.size } });
         return created;
-      });
+      }));
       return toPool(row);
     },
 
@@ -48,11 +50,11 @@ export function poolHandlers(pool: DatabasePool): ServiceHandlers<typeof PoolSer
     async deletePool(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);
       const { tenant, name } = validateDeletePool(request);
-      const deleted = await inTransaction(pool, ctx, async (tx) => {
+      const deleted = await tenants.changing(tenant, () => inTransaction(pool, ctx, async (tx) => {
         const found = await deletePool(tx, tenant, name);
         if (found) await insertAudit(tx, ctx, { action: "pool.delete", tenant, target: name });
         return found;
-      });
+      }));
       if (!deleted) throw notFound("pool");
       return {};
     },

@@ -10,10 +10,12 @@ import type { AuthedContext } from "../server/context";
 import type { ServiceHandlers } from "../server/unary";
 import { Violations } from "../validation";
 import { deleteTenant, findTenantByName, insertTenant, listTenants, updateTenantAuth, updateTenantDisabled } from "./queries";
+import type { TenantCache } from "./cache";
 import { toTenant } from "./rows";
 import { validateCreateTenant, validateSetTenantAuth, validateTenantName } from "./validate";
 
-export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof TenantServiceService> {
+/** GetTenant answers from `cache`; every change goes through `cache.changing`. */
+export function tenantHandlers(pool: DatabasePool, cache: TenantCache): ServiceHandlers<typeof TenantServiceService> {
   const audited = (ctx: AuthedContext, entry: AuditEntry) => (from: "t") => auditInsert(ctx, entry, from);
   return {
     async createTenant(request, ctx) {
@@ -37,16 +39,19 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
     async getTenant(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const name = validateTenantName(request.name);
-      const row = await findTenantByName(pool, name);
-      if (!row) throw notFound("tenant");
-      return toTenant(row);
+      const tenant = await cache.get(name, async () => {
+        const row = await findTenantByName(pool, name);
+        return row ? toTenant(row) : undefined;
+      });
+      if (!tenant) throw notFound("tenant");
+      return tenant;
     },
 
     async setTenantDisabled(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const name = validateTenantName(request.name);
       const audit = audited(ctx, { action: "tenant.setDisabled", tenant: name, details: { disabled: request.disabled } });
-      const row = await inStatement(pool, ctx, (db) => updateTenantDisabled(db, name, request.disabled, audit));
+      const row = await cache.changing(name, () => inStatement(pool, ctx, (db) => updateTenantDisabled(db, name, request.disabled, audit)));
       if (!row) throw notFound("tenant");
       return toTenant(row);
     },
@@ -55,7 +60,7 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
       requireTenantAdmin(ctx.principal, request.name);
       const { name, authProvider, authConfig } = validateSetTenantAuth(request);
       const audit = audited(ctx, { action: "tenant.setAuth", tenant: name, details: { authProvider } });
-      const row = await inStatement(pool, ctx, (db) => updateTenantAuth(db, name, authProvider, authConfig, audit));
+      const row = await cache.changing(name, () => inStatement(pool, ctx, (db) => updateTenantAuth(db, name, authProvider, authConfig, audit)));
       if (!row) throw notFound("tenant");
       return toTenant(row);
     },
@@ -63,7 +68,8 @@ export function tenantHandlers(pool: DatabasePool): ServiceHandlers<typeof Tenan
     async deleteTenant(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const name = validateTenantName(request.name);
-      const deleted = await inStatement(pool, ctx, (db) => deleteTenant(db, name, audited(ctx, { action: "tenant.delete", tenant: name })));
+      const audit = audited(ctx, { action: "tenant.delete", tenant: name });
+      const deleted = await cache.changing(name, () => inStatement(pool, ctx, (db) => deleteTenant(db, name, audit)));
       if (!deleted) throw notFound("tenant");
       return {};
     },

@@ -31,6 +31,8 @@ export interface TestApp {
   clients: Clients;
   /** Stops the service and starts a new one on the same state database (a process restart). */
   restart(): Promise<TestApp>;
+  /** Starts another replica on the same state database; its stop() leaves the database alone. */
+  replica(): Promise<TestApp>;
   stop(): Promise<void>;
 }
 
@@ -71,7 +73,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   return launch(database, dataDir, options);
 }
 
-async function launch(database: string, dataDir: string, options: TestAppOptions): Promise<TestApp> {
+async function launch(database: string, dataDir: string, options: TestAppOptions, ownsDatabase = true): Promise<TestApp> {
   const postgres = sharedPostgres();
   const config = loadConfig(testEnv(database, dataDir, options.env));
   const state = await connectState(pgUrl(postgres.target, database), quietLogger, config.pgPoolSize);
@@ -97,10 +99,14 @@ async function launch(database: string, dataDir: string, options: TestAppOptions
     clients,
     async restart() {
       await halt();
-      return launch(database, dataDir, options);
+      return launch(database, dataDir, options, ownsDatabase);
+    },
+    replica() {
+      return launch(database, dataDir, options, false);
     },
     async stop() {
       await halt();
+      if (!ownsDatabase) return;
       await dropDatabase(postgres, database);
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,0 +1,75 @@
+// Keeps one connection LISTENing on a Postgres channel, and reconnects when it drops. LISTEN
+// needs a session of its own for as long as it listens, so it never uses a pooled connection.
+import { Client } from "pg";
+import type { Logger } from "pino";
+
+export interface ListenHandlers {
+  /** A notification's payload, in commit order of the transactions that sent them. */
+  notify(payload: string): void;
+  /** Listening (again): notifications from here on arrive; any sent while not listening were lost. */
+  listening(): void;
+  /** The connection dropped: notifications may be lost until `listening` is called again. */
+  lost(): void;
+}
+
+export interface Listener {
+  close(): Promise<void>;
+}
+
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 10_000;
+
+export function listen(url: string, channel: string, logger: Logger, handlers: ListenHandlers): Listener {
+  const log = logger.child({ component: "listener", channel });
+  let current: Client | undefined;
+  let closed = false;
+  let retryMs = RETRY_FIRST_MS;
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  const connect = async () => {
+    retryTimer = undefined;
+    const client = new Client({ connectionString: url, application_name: "qod listener" });
+    let dropped = false;
+    const drop = (err?: Error) => {
+      if (dropped) return;
+      dropped = true;
+      if (current === client) {
+        current = undefined;
+        handlers.lost();
+      }
+      client.end().catch(() => {});
+      if (closed) return;
+      log.warn({ err: err && { name: err.name, message: err.message }, retryMs }, "lost the notification connection; reconnecting");
+      retryTimer = setTimeout(() => void connect(), retryMs);
+      retryTimer.unref();
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    };
+    client.on("notification", (message) => {
+      if (message.channel === channel) handlers.notify(message.payload ?? "");
+    });
+    client.on("error", drop);
+    client.on("end", () => drop());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    } catch (err) {
+      drop(err as Error);
+      return;
+    }
+    if (closed || dropped) return void client.end().catch(() => {});
+    current = client;
+    retryMs = RETRY_FIRST_MS;
+    handlers.listening();
+  };
+
+  void connect();
+  return {
+    async close() {
+      closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      const client = current;
+      current = undefined;
+      await client?.end().catch(() => {});
+    },
+  };
+}

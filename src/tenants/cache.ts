@@ -1,0 +1,82 @@
+// GetTenant's read cache: tenants by name, in this process, kept true by Postgres notifications.
+//
+// A change to a tenant or its pools notifies `qod_tenant_changed` at commit (migration 0004's
+// triggers), and every replica drops that name. The replica that made a change also drops it
+// itself as soon as the change returns, so its own clients never read their change stale;
+// another replica may answer the old tenant until the notice reaches it (milliseconds), as a
+// read from a Postgres standby may. While the notification connection is down nothing is
+// cached, since a notice could be missed; QOD_TENANT_CACHE_SIZE=0 turns the cache off.
+import { LRUCache } from "lru-cache";
+import type { Logger } from "pino";
+import type { Tenant } from "../../gen/qod/v1/tenant";
+import { listen, type Listener } from "../db/listen";
+
+export const TENANT_CHANNEL = "qod_tenant_changed";
+
+export interface TenantCache {
+  /** The tenant from the cache, or from `load` (kept when nothing changed while it loaded). */
+  get(name: string, load: () => Promise<Tenant | undefined>): Promise<Tenant | undefined>;
+  /**
+   * Runs a change to a tenant (or its pools) and then drops the tenant, whatever the outcome: a
+   * change that failed late may still have committed.
+   */
+  changing<T>(name: string, change: () => Promise<T>): Promise<T>;
+  /** Starts listening for other replicas' changes; until then nothing is cached. */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createTenantCache(stateUrl: string, size: number, logger: Logger): TenantCache {
+  const entries = size > 0 ? new LRUCache<string, Tenant>({ max: size }) : undefined;
+  let listener: Listener | undefined;
+  let listening = false;
+  // Bumped by every change seen: a load that began before a change may hold the old tenant,
+  // so it is returned but not kept.
+  let generation = 0;
+  const dropAll = () => {
+    generation++;
+    entries?.clear();
+  };
+  const forget = (name: string) => {
+    generation++;
+    entries?.delete(name);
+  };
+
+  return {
+    async get(name, load) {
+      const cached = listening ? entries?.get(name) : undefined;
+      if (cached) return cached;
+      const before = generation;
+      const tenant = await load();
+      if (tenant && listening && before === generation) entries?.set(name, Object.freeze(tenant));
+      return tenant;
+    },
+    async changing(name, change) {
+      try {
+        return await change();
+      } finally {
+        forget(name);
+      }
+    },
+    start() {
+      if (!entries || listener) return;
+      listener = listen(stateUrl, TENANT_CHANNEL, logger, {
+        notify: forget,
+        listening: () => {
+          dropAll(); // notices sent while not listening are lost
+          listening = true;
+        },
+        lost: () => {
+          listening = false;
+          dropAll();
+        },
+      });
+    },
+    async stop() {
+      listening = false;
+      dropAll();
+      await listener?.close();
+      listener = undefined;
+    },
+  };
+}

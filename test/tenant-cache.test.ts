@@ -1,0 +1,106 @@
+// GetTenant's cache (src/tenants/cache.ts) never shows a replica's own change stale, follows
+// other replicas' and hand-written SQL changes through Postgres notifications, and caches
+// nothing while its notification connection is down.
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { sql } from "../src/db/sql";
+import { TENANT_CHANNEL } from "../src/tenants/cache";
+import { startTestApp, type TestApp } from "./helpers/app";
+import { insertReadyDatabase } from "./helpers/fixtures";
+import { uniquePrefix } from "./helpers/postgres";
+
+/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
+async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms = 5_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > until) return value;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("GetTenant's cache", () => {
+  let a: TestApp;
+  let b: TestApp;
+  const tenant = uniquePrefix("cache");
+  const displayName = async (app: TestApp) => (await app.clients.tenants.getTenant({ name: tenant })).displayName;
+  const listeners = async () =>
+    a.pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'qod listener'`);
+
+  before(async () => {
+    a = await startTestApp();
+    b = await a.replica();
+    await a.clients.tenants.createTenant({ name: tenant, displayName: "first" });
+    await eventually(listeners, (n) => n === 2);
+  });
+  after(async () => {
+    await b?.stop();
+    await a?.stop();
+  });
+
+  it("shows a replica's own changes at once, every time", async () => {
+    await displayName(a); // cached
+    for (const disabled of [true, false, true, false]) {
+      await a.clients.tenants.setTenantDisabled({ name: tenant, disabled });
+      assert.equal((await a.clients.tenants.getTenant({ name: tenant })).disabled, disabled);
+    }
+  });
+
+  it("follows another replica's change within moments, and never goes back to the old value", async () => {
+    for (const name of ["second", "third", "fourth"]) {
+      await displayName(b); // b has the tenant cached
+      await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET display_name = ${name} WHERE name = ${tenant}`);
+      assert.equal(await eventually(() => displayName(b), (v) => v === name, 2_000), name);
+      for (let i = 0; i < 20; i++) assert.equal(await displayName(b), name);
+    }
+  });
+
+  it("follows pools created and deleted on another replica", async () => {
+    await insertReadyDatabase(a.pool, tenant, "sales");
+    assert.deepEqual((await b.clients.tenants.getTenant({ name: tenant })).pools, []);
+    await a.clients.pools.createPool({ tenant, tenantDb: "sales", pool: "bi" });
+    assert.deepEqual((await a.clients.tenants.getTenant({ name: tenant })).pools, ["bi"], "own change at once");
+    const seen = await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 1, 2_000);
+    assert.deepEqual(seen, ["bi"]);
+    await a.clients.pools.deletePool({ tenant, pool: "bi" });
+    assert.deepEqual((await a.clients.tenants.getTenant({ name: tenant })).pools, []);
+    assert.deepEqual(await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 0, 2_000), []);
+  });
+
+  it("caches nothing while its notification connection is down, and listens again", async () => {
+    await displayName(b);
+    await a.pool.any(sql.type(z.object({ ok: z.boolean() }))`
+      SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'qod listener'`);
+    // While the listeners reconnect a change cannot be missed: reads go to the database.
+    await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET display_name = 'while-down' WHERE name = ${tenant}`);
+    assert.equal(await eventually(() => displayName(b), (v) => v === "while-down", 2_000), "while-down");
+    assert.equal(await eventually(listeners, (n) => n === 2), 2, "both replicas listen again");
+    await displayName(b);
+    await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET display_name = 'after' WHERE name = ${tenant}`);
+    assert.equal(await eventually(() => displayName(b), (v) => v === "after", 2_000), "after");
+  });
+
+  it("answers not found once the tenant is deleted, on every replica", async () => {
+    const gone = uniquePrefix("gone");
+    await a.clients.tenants.createTenant({ name: gone });
+    await b.clients.tenants.getTenant({ name: gone });
+    await a.clients.tenants.getTenant({ name: gone });
+    await a.clients.tenants.deleteTenant({ name: gone });
+    await assert.rejects(a.clients.tenants.getTenant({ name: gone }), /not found/i);
+    const notFound = await eventually(
+      () => b.clients.tenants.getTenant({ name: gone }).then(() => false, () => true),
+      (missing) => missing,
+      2_000,
+    );
+    assert.ok(notFound);
+  });
+
+  it("notifies on the documented channel", async () => {
+    const { rows } = await a.pool.query(sql.type(z.object({ tgname: z.string() }))`
+      SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN ('tenants'::regclass, 'pools'::regclass) ORDER BY tgname`);
+    assert.deepEqual(rows.map((r) => r.tgname), ["pools_notify_changed", "tenants_notify_changed"]);
+    assert.equal(TENANT_CHANNEL, "qod_tenant_changed");
+  });
+});
