@@ -95,7 +95,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on("data", onData);
     req.once("end", () => resolve(Buffer.concat(chunks, size)));
     req.once("error", reject);
-    req.once("close", () => reject(new LocalReply(400, "the client closed the request"))); // no-op after end
+    // `close` follows every request, also one read to its end: only an incomplete one is an error
+    // (and only then is the error, with its stack, worth making).
+    req.once("close", () => req.complete || reject(new LocalReply(400, "the client closed the request")));
   });
 }
 
