@@ -229,7 +229,7 @@ export function bindService<D extends ServiceDefinition>(
     invokers.set(path, (bytes, call) => {
       const request = requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       return new Promise((resolve) => {
-        let headers = new Metadata();
+        let headers!: Metadata; // sendHeaders runs before serveCall returns
         serveCall(handler, path, log, request, call, (sent) => (headers = sent), (error, response) => {
           if (error) return resolve({ headers, error });
           try {
