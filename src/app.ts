@@ -24,7 +24,7 @@ import { deadlineMiddleware } from "./server/middleware/deadline";
 import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
-import { bindService } from "./server/unary";
+import { bindService, type Invoker } from "./server/unary";
 import { createTenantCache } from "./tenants/cache";
 import { tenantHandlers } from "./tenants/handlers";
 
@@ -56,10 +56,13 @@ export function createApp(deps: AppDeps): App {
   const tenantCache = createTenantCache(state.url, config.tenantCacheSize, logger);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware(logger), errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
-  const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => ({
-    name,
-    ...bindService(definition, handlers, wrap, logger),
-  });
+  // Every method by path, for the gateway to call in-process.
+  const invokers = new Map<string, Invoker>();
+  const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => {
+    const bound = bindService(definition, handlers, wrap, logger);
+    for (const [path, invoke] of bound.invokers) invokers.set(path, invoke);
+    return { name, definition: bound.definition, implementation: bound.implementation };
+  };
   const descriptor = readDescriptor();
   const grpc = createGrpcServer(
     [
@@ -70,8 +73,8 @@ export function createApp(deps: AppDeps): App {
     ],
     descriptor,
   );
-  // The JSON /api surface: a transcoder that calls the gRPC port, as Envoy does in production.
-  const gateway = createGateway({ descriptor, maxBodyBytes: config.maxBodyBytes, logger });
+  // The JSON /api surface: a transcoder, as Envoy is in production, that calls the methods in-process.
+  const gateway = createGateway({ descriptor, invokers, maxBodyBytes: config.maxBodyBytes, logger });
 
   return {
     async start() {
@@ -79,13 +82,14 @@ export function createApp(deps: AppDeps): App {
       tenantCache.start();
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
-      const httpPort = await gateway.listen(config.host, config.httpPort, grpcPort);
+      const httpPort = await gateway.listen(config.host, config.httpPort);
       logger.info({ host: config.host, httpPort }, "serving JSON /api");
       reconciler.start();
       return { grpcPort, httpPort };
     },
     async stop() {
-      // The gateway first: its in-flight requests still need the gRPC server.
+      // The gateway first: its in-flight requests run handlers in-process, which still need what
+      // the later steps stop.
       await gateway.close(config.shutdownGraceMs);
       grpc.setServing(false);
       await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 // The one error type handlers throw, the reason → gRPC code table (SPEC §4), and the
 // conversion to a grpc-js status carrying google.rpc.Status details.
-import { Metadata, status as Code, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status as Code, type StatusObject } from "@grpc/grpc-js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details";
 import { Status } from "../gen/google/rpc/status";
 
@@ -110,8 +110,8 @@ export function statusDetails(err: AppError, requestId?: string): Buffer {
   return Buffer.from(Status.encode({ code: err.code, message: err.message, details }).finish());
 }
 
-/** The grpc-js error object for an AppError: code, message and `grpc-status-details-bin`. */
-export function toServiceError(err: AppError, requestId?: string): Partial<ServiceError> {
+/** The status grpc-js sends for an AppError: code, message and `grpc-status-details-bin`. */
+export function toServiceError(err: AppError, requestId?: string): StatusObject {
   const metadata = new Metadata();
   metadata.set("grpc-status-details-bin", statusDetails(err, requestId));
   return { code: err.code, details: err.message, metadata };

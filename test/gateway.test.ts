@@ -1,15 +1,17 @@
 // The JSON /api gateway over real HTTP on loopback: routes, Envoy's transcoder behaviour, and
-// what crosses between HTTP and gRPC (headers, deadlines, cancellation), the latter against a
-// stub gRPC server that records what it receives.
+// what crosses from HTTP into the in-process call (headers, peer, deadline, cancellation), the
+// latter against stub handlers that record the context they receive.
 import assert from "node:assert/strict";
 import { Agent, request as httpRequest } from "node:http";
-import { Metadata, Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { TenantServiceService, type GetTenantRequest, type Tenant } from "../gen/qod/v1/tenant";
-import { freePort } from "../src/db/embedded";
+import { AppError } from "../src/errors";
 import { buildRoutes, gatewayServices } from "../src/gateway/routes";
 import { createGateway, GATEWAY_DEADLINE_MS, type Gateway } from "../src/gateway/server";
 import { loadRegistry } from "../src/gateway/transcode";
+import type { CallContext } from "../src/server/context";
 import { readDescriptor } from "../src/server/reflection";
+import { bindService, type Invoker } from "../src/server/unary";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { quietLogger, uniquePrefix } from "./helpers/postgres";
 import { expectRestError, insertDatabase, query, rest, type RestResponse } from "./helpers/rest";
@@ -70,8 +72,8 @@ describe("JSON /api gateway", () => {
     for (const route of routes) {
       it(`reaches ${route.grpcPath} at ${route.httpMethod} ${route.template}, and only with that method`, async () => {
         const res = await rest(app, route.httpMethod, route.template, route.httpMethod === "GET" ? {} : { raw: "{}" });
-        // Only an answer of the gRPC server carries its x-request-id.
-        assert.ok(res.headers.get("x-request-id"), `no answer from the gRPC server: ${res.status} ${res.text}`);
+        // Only an answer of the method's handler chain carries its x-request-id.
+        assert.ok(res.headers.get("x-request-id"), `no answer from the handler chain: ${res.status} ${res.text}`);
         const other = await rest(app, route.httpMethod === "GET" ? "POST" : "GET", route.template);
         expectRestError(other, 404, status.NOT_FOUND, "not_found");
       });
@@ -222,17 +224,15 @@ describe("JSON /api gateway", () => {
   });
 });
 
-describe("JSON /api gateway against a stub gRPC server", () => {
+describe("JSON /api gateway calling stub handlers in-process", () => {
   interface Received {
     name: string;
-    metadata: Metadata;
-    deadline: number;
-    cancelled: Promise<void>;
+    ctx: CallContext;
+    /** The reason ctx.signal aborted with, once it has (held calls only). */
+    aborted: Promise<unknown>;
     answer(): void;
   }
   const received: Received[] = [];
-  let stub: Server;
-  let stubPort: number;
   let gateway: Gateway;
   let base: string;
 
@@ -243,44 +243,52 @@ describe("JSON /api gateway against a stub gRPC server", () => {
     return found;
   };
 
-  // GetTenant's request name picks the stub's behaviour: `held` waits for answer().
-  const getTenant = (call: ServerUnaryCall<GetTenantRequest, Tenant>, callback: sendUnaryData<Tenant>) => {
-    const { name } = call.request;
-    const answer = () => {
-      const headers = new Metadata();
-      headers.set("x-stub-header", "h");
-      headers.set("x-stub-bin", Buffer.from([0, 1, 2]));
-      call.sendMetadata(headers);
-      callback(null, { name, id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} });
-    };
-    received.push({
-      name,
-      metadata: call.metadata,
-      deadline: Number(call.getDeadline()),
-      cancelled: new Promise((resolve) => call.once("cancelled", () => resolve())),
-      answer,
+  // GetTenant's request name picks the stub's behaviour: `held` waits for answer() or an abort,
+  // `missing` fails as a handler fails.
+  const getTenant = (request: GetTenantRequest, ctx: CallContext) =>
+    new Promise<Tenant>((resolve, reject) => {
+      const { name } = request;
+      const answer = () => resolve({ name, id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} });
+      const held = name.startsWith("held");
+      const aborted = !held
+        ? Promise.resolve(undefined)
+        : new Promise<unknown>((settle) =>
+            ctx.signal.addEventListener("abort", () => {
+              settle(ctx.signal.reason);
+              reject(ctx.signal.reason as Error);
+            }),
+          );
+      received.push({ name, ctx, aborted, answer });
+      if (name === "missing") reject(new AppError("not_found", "tenant not found"));
+      else if (!held) answer();
     });
-    if (name === "trailers-only") {
-      const trailers = new Metadata();
-      trailers.set("x-stub-trailer", "t");
-      callback({ code: status.NOT_FOUND, details: "gone", metadata: trailers });
-    } else if (!name.startsWith("held")) {
-      answer();
-    }
+
+  /** A gateway over the stub, with the real in-process dispatch and no middleware. */
+  const stubGateway = (options: { maxBodyBytes?: number; deadlineMs?: number } = {}) => {
+    const { invokers } = bindService({ getTenant: TenantServiceService.getTenant }, { getTenant }, (handler) => handler, quietLogger);
+    const unused: Invoker = () => Promise.reject(new Error("not stubbed"));
+    return createGateway({
+      descriptor: readDescriptor(),
+      invokers: new Map(routes.map((route) => [route.grpcPath, invokers.get(route.grpcPath) ?? unused])),
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      deadlineMs: options.deadlineMs,
+      logger: quietLogger,
+    });
   };
 
   before(async () => {
-    stub = new Server();
-    stub.addService(TenantServiceService, { getTenant });
-    stubPort = await new Promise<number>((resolve, reject) =>
-      stub.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-    );
-    gateway = createGateway({ descriptor: readDescriptor(), maxBodyBytes: 1024 * 1024, logger: quietLogger });
-    base = `http://127.0.0.1:${await gateway.listen("127.0.0.1", 0, stubPort)}`;
+    gateway = stubGateway();
+    base = `http://127.0.0.1:${await gateway.listen("127.0.0.1", 0)}`;
   });
   after(async () => {
     await gateway.close(1000);
-    stub.forceShutdown();
+  });
+
+  it("refuses to start with a route whose method has no invoker", () => {
+    assert.throws(
+      () => createGateway({ descriptor: readDescriptor(), invokers: new Map(), maxBodyBytes: 1024, logger: quietLogger }),
+      /no in-process invoker for \/qod\.v1\./,
+    );
   });
 
   it("forwards request headers as lowercased metadata, minus hop-by-hop ones, decoding -bin values", async () => {
@@ -295,7 +303,7 @@ describe("JSON /api gateway against a stub gRPC server", () => {
       },
     });
     assert.equal(res.status, 200);
-    const { metadata } = received.at(-1)!;
+    const { metadata } = received.at(-1)!.ctx;
     const value = (key: string) => metadata.get(key)[0];
     assert.deepEqual(
       ["x-api-key", "authorization", "idempotency-key", "x-request-id"].map(value),
@@ -305,48 +313,67 @@ describe("JSON /api gateway against a stub gRPC server", () => {
     for (const hop of ["host", "connection", "content-length", "keep-alive"]) assert.deepEqual(metadata.get(hop), [], hop);
   });
 
-  it("appends the client's address to x-forwarded-for, after whatever the client sent", async () => {
+  it("appends the client's address to x-forwarded-for, after whatever the client sent, and gives it as the peer", async () => {
     await fetch(`${base}/api/tenant/get?name=plain`);
-    assert.equal(received.at(-1)!.metadata.get("x-forwarded-for")[0], "127.0.0.1");
+    const { ctx } = received.at(-1)!;
+    assert.equal(ctx.metadata.get("x-forwarded-for")[0], "127.0.0.1");
+    // grpc-js's form of a peer: address:port.
+    assert.match(ctx.peer, /^127\.0\.0\.1:\d+$/);
     await fetch(`${base}/api/tenant/get?name=plain`, { headers: { "X-Forwarded-For": "203.0.113.9" } });
-    assert.equal(received.at(-1)!.metadata.get("x-forwarded-for")[0], "203.0.113.9, 127.0.0.1");
+    assert.equal(received.at(-1)!.ctx.metadata.get("x-forwarded-for")[0], "203.0.113.9, 127.0.0.1");
   });
 
   it("gives the call a deadline that fits provisioning", async () => {
     const before = Date.now();
     await fetch(`${base}/api/tenant/get?name=plain`);
-    const { deadline } = received.at(-1)!;
-    assert.ok(deadline >= before + GATEWAY_DEADLINE_MS - 1000 && deadline <= Date.now() + GATEWAY_DEADLINE_MS, `deadline in ${deadline - before} ms`);
+    const { deadline } = received.at(-1)!.ctx;
+    assert.ok(deadline !== undefined && deadline >= before + GATEWAY_DEADLINE_MS && deadline <= Date.now() + GATEWAY_DEADLINE_MS, `deadline in ${deadline! - before} ms`);
   });
 
-  it("turns response metadata into headers (binary base64) and adds grpc-status: 0, as Envoy does", async () => {
-    const res = await fetch(`${base}/api/tenant/get?name=plain`);
+  it("answers the call's response headers (x-request-id) and grpc-status: 0, as Envoy does", async () => {
+    const res = await fetch(`${base}/api/tenant/get?name=plain`, { headers: { "X-Request-Id": "req-2" } });
     assert.deepEqual(await res.json(), { name: "plain", id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} });
-    assert.equal(res.headers.get("x-stub-header"), "h");
-    assert.equal(res.headers.get("x-stub-bin"), Buffer.from([0, 1, 2]).toString("base64"));
+    assert.equal(res.headers.get("x-request-id"), "req-2");
     assert.equal(res.headers.get("grpc-status"), "0");
   });
 
-  it("builds the status body from code and message when a trailers-only answer has no details", async () => {
-    const res = await fetch(`${base}/api/tenant/get?name=trailers-only`);
+  it("answers a handler's error as Envoy answers its gRPC status: HTTP status, google.rpc.Status body, x-request-id", async () => {
+    const res = await fetch(`${base}/api/tenant/get?name=missing`, { headers: { "X-Request-Id": "req-3" } });
     assert.equal(res.status, 404);
-    assert.deepEqual(await res.json(), { code: status.NOT_FOUND, message: "gone", details: [] });
-    assert.equal(res.headers.get("x-stub-trailer"), "t");
+    const info = { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "not_found", domain: "qod.v1", metadata: { requestId: "req-3" } };
+    assert.deepEqual(await res.json(), { code: status.NOT_FOUND, message: "tenant not found", details: [info] });
+    assert.equal(res.headers.get("x-request-id"), "req-3");
     assert.equal(res.headers.get("grpc-status"), null);
   });
 
-  it("cancels the call when the HTTP client goes away", async () => {
+  it("cancels the call when the HTTP client goes away: ctx.signal aborts CANCELLED, as on a gRPC cancel", async () => {
     const abort = new AbortController();
     const pending = fetch(`${base}/api/tenant/get?name=held-abort`, { signal: abort.signal }).catch(() => undefined);
     const call = await receivedCall("held-abort");
     abort.abort();
     await pending;
-    await call.cancelled;
+    assert.equal(((await call.aborted) as AppError).reason, "cancelled");
+  });
+
+  it("answers 504 when the route's timeout passes, as Envoy does, and cancels the call", async () => {
+    const timing = stubGateway({ deadlineMs: 200 });
+    const port = await timing.listen("127.0.0.1", 0);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/tenant/get?name=held-timeout`);
+      assert.equal(res.status, 504);
+      const body = (await res.json()) as { code: number; message: string; details: { reason: string }[] };
+      assert.deepEqual([body.code, body.message, body.details[0]?.reason], [status.DEADLINE_EXCEEDED, "upstream request timeout", "deadline_exceeded"]);
+      // The route's timeout and the call's deadline pass at once: whichever comes first aborts.
+      const reason = ((await (await receivedCall("held-timeout")).aborted) as AppError).reason;
+      assert.ok(["cancelled", "deadline_exceeded"].includes(reason), reason);
+    } finally {
+      await timing.close(1000);
+    }
   });
 
   it("on close, finishes a request in flight and closes its keep-alive connection without waiting out the grace", async () => {
-    const closing = createGateway({ descriptor: readDescriptor(), maxBodyBytes: 1024, logger: quietLogger });
-    const port = await closing.listen("127.0.0.1", 0, stubPort);
+    const closing = stubGateway({ maxBodyBytes: 1024 });
+    const port = await closing.listen("127.0.0.1", 0);
     const agent = new Agent({ keepAlive: true });
     const response = new Promise<{ status?: number; connection?: string }>((resolve, reject) => {
       httpRequest(`http://127.0.0.1:${port}/api/tenant/get?name=held-close`, { agent }, (res) => {
@@ -364,19 +391,5 @@ describe("JSON /api gateway against a stub gRPC server", () => {
     await closed;
     assert.ok(Date.now() - started < 5_000, `close took ${Date.now() - started} ms`);
     agent.destroy();
-  });
-
-  it("answers 503 with the unavailable reason when the gRPC port does not answer", async () => {
-    const down = createGateway({ descriptor: readDescriptor(), maxBodyBytes: 1024, logger: quietLogger });
-    const port = await down.listen("127.0.0.1", 0, await freePort());
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/api/tenant/list`);
-      assert.equal(res.status, 503);
-      const body = (await res.json()) as { code: number; details: { reason: string }[] };
-      assert.equal(body.code, status.UNAVAILABLE);
-      assert.equal(body.details[0]?.reason, "unavailable");
-    } finally {
-      await down.close(1000);
-    }
   });
 });

@@ -1,14 +1,15 @@
-// The grpc-js adapter on its own: a bare server with one bound method, no database.
+// The adapter on its own, no database: one bound method behind a bare grpc-js server, and the
+// same method called through its in-process invoker.
 import assert from "node:assert/strict";
 import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
-import { Tenant, TenantServiceService } from "../gen/qod/v1/tenant";
+import { GetTenantRequest, Tenant, TenantServiceService } from "../gen/qod/v1/tenant";
 import { API_KEY_PRINCIPAL } from "../src/auth/principal";
-import { AppError } from "../src/errors";
+import { AppError, statusDetails } from "../src/errors";
 import { createLogger } from "../src/logger";
 import { compose, metadataValue, type CallContext, type Handler } from "../src/server/context";
 import { authenticateMiddleware } from "../src/server/middleware/authenticate";
 import { loggingMiddleware } from "../src/server/middleware/logging";
-import { bindService } from "../src/server/unary";
+import { bindService, type CallInput, type Invoker } from "../src/server/unary";
 
 const API_KEY = "unary-test-key-0123456789";
 
@@ -16,19 +17,21 @@ describe("unary adapter", () => {
   let server: Server;
   let client: Client;
   let getTenant: Handler;
+  let invoke: Invoker;
   const lines: Record<string, unknown>[] = [];
 
   before(async () => {
     server = new Server();
     const logger = createLogger("debug", { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
     const handlers = { getTenant: (request: unknown, ctx: CallContext) => getTenant(request, ctx) };
-    const { definition, implementation } = bindService(
+    const { definition, implementation, invokers } = bindService(
       { getTenant: TenantServiceService.getTenant },
       handlers as never,
       compose([loggingMiddleware(logger), authenticateMiddleware({ authenticate: async (ctx) => (metadataValue(ctx.metadata, "x-api-key") === API_KEY ? API_KEY_PRINCIPAL : undefined) })]),
       logger,
     );
     server.addService(definition, implementation);
+    invoke = invokers.get("/qod.v1.TenantService/GetTenant")!;
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -142,5 +145,82 @@ describe("unary adapter", () => {
     };
     assert.equal(await call(undefined, undefined, 30_000), null);
     assert.equal(aborted, false);
+  });
+
+  describe("in-process invoker", () => {
+    /** A call as the gateway describes one; `cancel()` is the client going away. */
+    const input = (headers: Record<string, string> = { "x-api-key": API_KEY }) => {
+      const metadata = new Metadata();
+      for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+      let cancelListener: (() => void) | undefined;
+      const call: CallInput = {
+        metadata,
+        peer: "192.0.2.7:4000",
+        deadline: Date.now() + 30_000,
+        onCancel(listener) {
+          cancelListener = listener;
+          return () => (cancelListener = undefined);
+        },
+      };
+      return { call, cancel: () => cancelListener?.() };
+    };
+    const request = GetTenantRequest.encode({ name: "acme" }).finish();
+
+    it("runs the chain on the decoded request and answers the headers and the encoded response", async () => {
+      let seen: { request: unknown; peer: string; deadline: number | undefined } | undefined;
+      getTenant = async (req, ctx) => {
+        seen = { request: req, peer: ctx.peer, deadline: ctx.deadline };
+        return Tenant.fromPartial({ name: "acme", displayName: "Acme" });
+      };
+      const { call } = input({ "x-api-key": API_KEY, "x-request-id": "inproc-1" });
+      const outcome = await invoke(request, call);
+      assert.equal(outcome.error, undefined);
+      assert.deepEqual(Tenant.decode(outcome.response!), Tenant.fromPartial({ name: "acme", displayName: "Acme" }));
+      assert.deepEqual(outcome.headers.get("x-request-id"), ["inproc-1"]);
+      assert.deepEqual(seen, { request: GetTenantRequest.fromPartial({ name: "acme" }), peer: "192.0.2.7:4000", deadline: call.deadline });
+    });
+
+    it("answers the status a gRPC client gets: code, message and grpc-status-details-bin", async () => {
+      getTenant = async () => {
+        throw new AppError("not_found", "tenant not found");
+      };
+      const outcome = await invoke(request, input({ "x-api-key": API_KEY, "x-request-id": "inproc-2" }).call);
+      assert.equal(outcome.error?.code, status.NOT_FOUND);
+      assert.equal(outcome.error?.details, "tenant not found");
+      assert.deepEqual(outcome.error?.metadata.get("grpc-status-details-bin"), [statusDetails(new AppError("not_found", "tenant not found"), "inproc-2")]);
+      assert.equal((await invoke(request, input({}).call)).error?.code, status.UNAUTHENTICATED);
+    });
+
+    it("answers INVALID_ARGUMENT for bytes that are not the request message, as over gRPC", async () => {
+      const outcome = await invoke(Uint8Array.of(0xff, 0xff, 0xff), input().call);
+      assert.equal(outcome.error?.code, status.INVALID_ARGUMENT);
+    });
+
+    it("aborts ctx.signal with CANCELLED when the call is cancelled while the handler runs", async () => {
+      let seen: unknown;
+      let running!: () => void;
+      const started = new Promise<void>((resolve) => (running = resolve));
+      getTenant = (_request, ctx) =>
+        new Promise((_, reject) => {
+          ctx.signal.addEventListener("abort", () => {
+            seen = ctx.signal.reason;
+            reject(ctx.signal.reason);
+          });
+          running();
+        });
+      const { call, cancel } = input();
+      const pending = invoke(request, call);
+      await started;
+      cancel();
+      assert.equal((await pending).error?.code, status.CANCELLED);
+      assert.equal((seen as { reason?: string }).reason, "cancelled");
+    });
+
+    it("answers INTERNAL, without the encoder's text, for a response that cannot be encoded", async () => {
+      getTenant = async () => ({ name: 42 });
+      const outcome = await invoke(request, input().call);
+      assert.equal(outcome.error?.code, status.INTERNAL);
+      assert.equal(outcome.error?.details, "internal error");
+    });
   });
 });

@@ -22,8 +22,9 @@ function peerAddress(peer: string): string {
 
 /**
  * The caller's address. A call from loopback that carries `x-forwarded-for` came through a
- * proxy on this host (the JSON gateway): its last entry is the address that proxy saw.
- * Otherwise every REST client would share the proxy's one counter.
+ * proxy on this host (Envoy beside the service): its last entry is the address that proxy saw.
+ * Otherwise every REST client would share the proxy's one counter. (The embedded JSON gateway
+ * calls in-process with the HTTP client's own address as the peer.)
  */
 export function sourceAddress(ctx: Pick<CallContext, "peer" | "metadata">): string {
   const peer = peerAddress(ctx.peer);

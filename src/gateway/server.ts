@@ -1,16 +1,21 @@
 // The JSON /api listener: Envoy's gRPC-JSON transcoder, in-process. A request is routed by the
-// google.api.http rules, transcoded, and sent as a gRPC call to our own gRPC port over one
-// long-lived channel, so it passes the same middleware chain as any gRPC client's call.
+// google.api.http rules, transcoded to the method's protobuf bytes, and handed to that method's
+// in-process invoker (src/server/unary.ts), which runs the same middleware chain, decoding and
+// encoding as a call on the gRPC port, without a second hop through a socket. What crosses is
+// what a gRPC call would carry: the headers as metadata, a deadline, the client's cancellation.
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { Client, credentials, Metadata, status as Code, type ServiceError } from "@grpc/grpc-js";
+import type { AddressInfo, Socket } from "node:net";
+import { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { GRPC_SERVER_OPTIONS } from "../server/grpc";
+import type { CallInput, CallOutcome, Invoker } from "../server/unary";
 import { httpStatusFromGrpc, LocalReply, localReplyBody } from "./http-status";
 import { buildRoutes, gatewayServices, type Route } from "./routes";
 import { createTranscoder, loadRegistry } from "./transcode";
 
-/** Deadline of every call: room for provisioning. envoy.yaml's route timeout is the same. */
+/**
+ * Deadline of every call, and the route timeout after which the gateway answers 504 as Envoy
+ * does: room for provisioning. envoy.yaml's route timeout is the same.
+ */
 export const GATEWAY_DEADLINE_MS = 120_000;
 
 /** Idle keep-alive connections are kept this long (longer than common client pools' idle time). */
@@ -56,9 +61,18 @@ function requestMetadata(rawHeaders: readonly string[], remoteAddress: string | 
   return metadata;
 }
 
-/** gRPC response metadata as HTTP headers (Envoy forwards it; the transport's own keys stay behind). */
-function responseHeaders(metadata: Metadata | undefined): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = metadata ? metadata.toHttp2Headers() : {};
+/**
+ * The client as grpc-js's getPeer() names a gRPC client (`address:port`, IPv6 without brackets),
+ * so ctx.peer reads the same for REST and gRPC callers.
+ */
+function peerOf({ remoteAddress, remotePort }: Socket): string {
+  if (!remoteAddress) return "unknown";
+  return remotePort ? `${remoteAddress}:${remotePort}` : remoteAddress;
+}
+
+/** Response metadata as HTTP headers (Envoy forwards it; the transport's own keys stay behind). */
+function responseHeaders(metadata: Metadata): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = metadata.toHttp2Headers();
   for (const name of Object.keys(headers)) {
     if (NOT_METADATA.has(name) || name.startsWith("grpc-")) delete headers[name];
   }
@@ -81,42 +95,39 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on("data", onData);
     req.once("end", () => resolve(Buffer.concat(chunks, size)));
     req.once("error", reject);
-    req.once("close", () => reject(new LocalReply(400, "the client closed the request"))); // no-op after end
+    // `close` follows every request, also one read to its end: only an incomplete one is an error
+    // (and only then is the error, with its stack, worth making).
+    req.once("close", () => req.complete || reject(new LocalReply(400, "the client closed the request")));
   });
-}
-
-/** The address that reaches our own gRPC server when it is bound to `host`. */
-function dialTarget(host: string, port: number): string {
-  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
-  return reachable.includes(":") ? `[${reachable}]:${port}` : `${reachable}:${port}`;
 }
 
 export interface GatewayDeps {
   /** The descriptor set Envoy uses (envoy/descriptor.binpb). */
   descriptor: Uint8Array;
+  /** By gRPC method path, the in-process invoker of every method a route names (bindService's). */
+  invokers: ReadonlyMap<string, Invoker>;
   maxBodyBytes: number;
   logger: Logger;
+  /** The calls' deadline and the routes' timeout; GATEWAY_DEADLINE_MS unless a test shortens it. */
+  deadlineMs?: number;
 }
 
 export interface Gateway {
-  /** Listens on host:port and calls the gRPC server on grpcPort of the same host; returns the bound port. */
-  listen(host: string, port: number, grpcPort: number): Promise<number>;
-  /** Stops accepting, lets in-flight requests finish within graceMs, then closes the gRPC channel. */
+  /** Listens on host:port; returns the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting and lets in-flight requests (and so their calls) finish within graceMs. */
   close(graceMs: number): Promise<void>;
 }
 
-interface Outcome {
-  error: ServiceError | null;
-  response: Buffer | undefined;
-  headers: Metadata | undefined;
-}
-
-export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps): Gateway {
+export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS }: GatewayDeps): Gateway {
   const registry = loadRegistry(descriptor);
   const routes = buildRoutes(registry, gatewayServices(registry));
+  for (const route of routes.routes) {
+    if (!invokers.has(route.grpcPath)) throw new Error(`no in-process invoker for ${route.grpcPath} (${route.httpMethod} ${route.template})`);
+  }
   const transcoder = createTranscoder(registry);
   const log = logger.child({ component: "gateway" });
-  let running: { server: Server; client: Client } | undefined;
+  let running: Server | undefined;
   let draining = false;
 
   const send = (res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders) => {
@@ -128,53 +139,69 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
     res.end(payload);
   };
 
-  const invoke = (channel: Client, route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse) =>
-    new Promise<Outcome>((resolve) => {
-      let headers: Metadata | undefined;
-      const call = channel.makeUnaryRequest<Uint8Array, Buffer>(
-        route.grpcPath,
-        (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        (bytes) => bytes,
-        request,
-        requestMetadata(req.rawHeaders, req.socket.remoteAddress),
-        { deadline: Date.now() + GATEWAY_DEADLINE_MS },
-        (error, response) => {
-          res.off("close", cancel);
-          resolve({ error, response, headers });
+  /**
+   * Calls a route's method in-process, as Envoy's router calls it upstream: with a deadline that
+   * is also the route's timeout (504, and the call is cancelled), and cancelled when the client
+   * goes away, so the handler's ctx.signal aborts CANCELLED as on a gRPC cancel.
+   */
+  const invoke = (route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse) =>
+    new Promise<CallOutcome>((resolve, reject) => {
+      let cancel: (() => void) | undefined;
+      const timeout = setTimeout(() => {
+        cancel?.();
+        reject(new LocalReply(504, "upstream request timeout"));
+      }, deadlineMs);
+      timeout.unref(); // the timeout alone does not keep a stopping process alive
+      const call: CallInput = {
+        metadata: requestMetadata(req.rawHeaders, req.socket.remoteAddress),
+        peer: peerOf(req.socket),
+        deadline: Date.now() + deadlineMs,
+        onCancel(listener) {
+          const stop = () => {
+            res.off("close", cancelCall);
+            cancel = undefined;
+          };
+          const cancelCall = () => {
+            stop();
+            listener();
+          };
+          cancel = cancelCall;
+          res.once("close", cancelCall);
+          return stop;
+        },
+      };
+      invokers.get(route.grpcPath)!(request, call).then(
+        (outcome) => {
+          clearTimeout(timeout);
+          resolve(outcome);
+        },
+        (err: unknown) => {
+          clearTimeout(timeout);
+          reject(err);
         },
       );
-      call.on("metadata", (metadata: Metadata) => (headers = metadata));
-      // The client went away before the answer: cancel the call (its handler sees CANCELLED).
-      const cancel = () => call.cancel();
-      res.once("close", cancel);
     });
 
-  const reply = (res: ServerResponse, route: Route, outcome: Outcome) => {
-    const { error, response, headers } = outcome;
+  const reply = (res: ServerResponse, route: Route, { headers, response, error }: CallOutcome) => {
     if (!error) {
       // As Envoy: the status of a call that sent headers is copied into the response headers.
-      send(res, 200, transcoder.response(route, response!), { ...responseHeaders(headers), "grpc-status": "0" });
+      send(res, 200, transcoder.response(route, response), { ...responseHeaders(headers), "grpc-status": "0" });
       return;
     }
+    // convert_grpc_status: the google.rpc.Status as JSON.
     const [details] = error.metadata.get("grpc-status-details-bin");
-    if (!Buffer.isBuffer(details)) {
-      // No status from our server: the channel itself failed, which Envoy answers from its router.
-      if (error.code === Code.UNAVAILABLE) throw new LocalReply(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
-      if (error.code === Code.DEADLINE_EXCEEDED) throw new LocalReply(504, "upstream request timeout");
-    }
-    // convert_grpc_status: the google.rpc.Status as JSON; a trailers-only answer's metadata are its headers.
     const body = transcoder.status(Buffer.isBuffer(details) ? details : undefined, error.code, error.details);
-    send(res, httpStatusFromGrpc(error.code), body, responseHeaders(headers ?? error.metadata));
+    send(res, httpStatusFromGrpc(error.code), body, responseHeaders(headers));
   };
 
-  const handle = async (client: Client, req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const target = req.url ?? "/";
       const found = routes.match(req.method ?? "", target);
       if (!found) throw new LocalReply(404, `Could not resolve ${target.split("?", 1)[0]} to a method.`);
       const body = await readBody(req, maxBodyBytes);
       const request = transcoder.request(found.route, found.bindings, body);
-      reply(res, found.route, await invoke(client, found.route, request, req, res));
+      reply(res, found.route, await invoke(found.route, request, req, res));
     } catch (err) {
       if (res.headersSent) return;
       const local = err instanceof LocalReply ? err : new LocalReply(500, "internal error");
@@ -184,14 +211,11 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
   };
 
   return {
-    listen(host, port, grpcPort) {
-      const client = new Client(dialTarget(host, grpcPort), credentials.createInsecure(), {
-        "grpc.max_receive_message_length": GRPC_SERVER_OPTIONS["grpc.max_send_message_length"],
-      });
-      const server = createServer((req, res) => void handle(client, req, res));
+    listen(host, port) {
+      const server = createServer((req, res) => void handle(req, res));
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
-      running = { server, client };
+      running = server;
       draining = false;
       return new Promise((resolve, reject) => {
         server.once("error", reject);
@@ -203,7 +227,7 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
     },
     async close(graceMs) {
       if (!running) return;
-      const { server, client } = running;
+      const server = running;
       running = undefined;
       draining = true;
       await new Promise<void>((resolve) => {
@@ -214,7 +238,6 @@ export function createGateway({ descriptor, maxBodyBytes, logger }: GatewayDeps)
           resolve();
         });
       });
-      client.close();
     },
   };
 }

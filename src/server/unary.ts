@@ -1,11 +1,15 @@
-// Adapts plain async handlers to grpc-js's callback API, in one place (after nice-grpc's
-// handleUnaryCall). Handlers are typed from the ts-proto service definition.
+// Serves plain async handlers behind the middleware chain, in one place, to two transports:
+// grpc-js's callback API (after nice-grpc's handleUnaryCall), and in-process invokers that the
+// JSON gateway calls with a request's bytes, so REST runs the same chain, decoding and encoding
+// as gRPC without a second hop through a socket. Handlers are typed from the ts-proto service
+// definition.
 import { randomUUID } from "node:crypto";
 import {
   Metadata,
   type ServerUnaryCall,
   type sendUnaryData,
   type ServiceDefinition,
+  type StatusObject,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -28,6 +32,33 @@ export type ServiceHandlers<D extends ServiceDefinition, Public extends keyof D 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
+ * What a transport knows of a call, and all its context is made from: grpc-js's ServerUnaryCall
+ * for gRPC calls (grpcCallInput), the HTTP request for the gateway's in-process calls.
+ */
+export interface CallInput {
+  readonly metadata: Metadata;
+  /** The client as grpc-js's getPeer() names it: `address:port`, IPv6 without brackets. */
+  readonly peer: string;
+  /** Epoch milliseconds; undefined when the client set none. */
+  readonly deadline: number | undefined;
+  /** Has `listener` run when the client cancels the call; returns what removes it again. */
+  onCancel(listener: () => void): () => void;
+}
+
+function grpcCallInput(call: ServerUnaryCall<unknown, unknown>): CallInput {
+  const raw = call.getDeadline();
+  return {
+    metadata: call.metadata,
+    peer: call.getPeer(),
+    deadline: raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined,
+    onCancel(listener) {
+      call.once("cancelled", listener);
+      return () => call.removeListener("cancelled", listener);
+    },
+  };
+}
+
+/**
  * The context of one call, and `done`, to call once the handler has settled.
  *
  * `signal` aborts with CANCELLED when the client cancels and with DEADLINE_EXCEEDED when the
@@ -36,13 +67,13 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * cancelled or its deadline has passed, which is what an eager one would show by then.
  *
  * grpc-js (1.14) emits `cancelled` whenever a call's stream closes, also after a call that ended
- * normally, so the listener only lives while the handler runs, and a normal end builds no error.
+ * normally (and an HTTP response emits `close` after it is sent), so the listener only lives
+ * while the handler runs, and a normal end builds no error.
  */
-function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, log: Logger): { ctx: CallContext; done(): void } {
+function createContext(call: CallInput, method: string, log: Logger): { ctx: CallContext; done(): void } {
   const given = metadataValue(call.metadata, "x-request-id");
   const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-  const raw = call.getDeadline();
-  const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
+  const { deadline } = call;
 
   let controller: AbortController | undefined;
   let signal: AbortSignal | undefined;
@@ -52,7 +83,7 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
     cancelled = new AppError("cancelled", "the call was cancelled");
     controller?.abort(cancelled);
   };
-  call.once("cancelled", onCancel);
+  const stopListening = call.onCancel(onCancel);
   const deadlineExceeded = () => new AppError("deadline_exceeded", "the deadline passed");
   const makeSignal = (): AbortSignal => {
     controller = new AbortController();
@@ -71,7 +102,7 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
   const ctx: CallContext = {
     method,
     metadata: call.metadata,
-    peer: call.getPeer(),
+    peer: call.peer,
     get signal(): AbortSignal {
       signal ??= makeSignal();
       return signal;
@@ -90,7 +121,7 @@ function createContext(call: ServerUnaryCall<unknown, unknown>, method: string, 
     },
   };
   const done = () => {
-    call.removeListener("cancelled", onCancel);
+    stopListening();
     if (timer !== undefined) clearTimeout(timer);
   };
   return { ctx, done };
@@ -122,41 +153,95 @@ function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
 }
 
 /**
- * Builds the grpc-js definition and implementation of a service from async handlers and the
- * middleware chain.
+ * What a gRPC client of the call receives: the response headers (`x-request-id`), then the
+ * serialised response or the status that toServiceError builds.
+ */
+export type CallOutcome =
+  | { readonly headers: Metadata; readonly response: Buffer; readonly error?: undefined }
+  | { readonly headers: Metadata; readonly response?: undefined; readonly error: StatusObject };
+
+/** Calls one method in-process: its request's bytes in, what a gRPC client would receive out. */
+export type Invoker = (request: Uint8Array, call: CallInput) => Promise<CallOutcome>;
+
+export interface BoundService {
+  /** The grpc-js definition and implementation, for Server.addService. */
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+  /** By method path (`/qod.v1.TenantService/GetTenant`): the same handler, called in-process. */
+  invokers: ReadonlyMap<string, Invoker>;
+}
+
+/**
+ * Serves one call, the same way for both transports: the context, the response headers (sent
+ * before the handler runs), then the handler through the chain. `settle` gets the response or
+ * the status, as grpc-js's callback does.
+ */
+function serveCall(
+  handler: Handler,
+  method: string,
+  log: Logger,
+  request: unknown,
+  call: CallInput,
+  sendHeaders: (headers: Metadata) => void,
+  settle: (error: StatusObject | null, response?: unknown) => void,
+): void {
+  const { ctx, done } = createContext(call, method, log);
+  const headers = new Metadata();
+  headers.set("x-request-id", ctx.requestId);
+  sendHeaders(headers);
+  handler(request, ctx).then(
+    (response) => {
+      done();
+      settle(null, response);
+    },
+    (err: unknown) => {
+      done();
+      // The errors middleware turns everything into an AppError; this is a last guard.
+      const appError = err instanceof AppError ? err : new AppError("internal", "internal error");
+      settle(toServiceError(appError, ctx.requestId));
+    },
+  );
+}
+
+/**
+ * Builds a service from async handlers and the middleware chain: the grpc-js definition and
+ * implementation, and an in-process invoker per method that decodes and encodes with the same
+ * (tolerant) definition.
  */
 export function bindService<D extends ServiceDefinition>(
   definition: D,
   handlers: { [K in keyof D]: (request: RequestOf<D[K]>, ctx: never) => Promise<ResponseOf<D[K]>> },
   wrap: (handler: Handler) => Handler,
   log: Logger,
-): { definition: ServiceDefinition; implementation: UntypedServiceImplementation } {
+): BoundService {
+  const tolerant = tolerantDefinition(definition);
   const implementation: UntypedServiceImplementation = {};
+  const invokers = new Map<string, Invoker>();
   for (const key of Object.keys(definition) as (keyof D & string)[]) {
-    const { path } = definition[key];
+    const { path, requestDeserialize, responseSerialize } = tolerant[key]!;
     const typed = handlers[key] as unknown as Handler;
     const handler = wrap(async (request, ctx) => {
       if (request === MALFORMED) throw new AppError("invalid_argument", "the request is not a valid protobuf message");
       return typed(request, ctx);
     });
-    implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      const { ctx, done } = createContext(call, path, log);
-      const headers = new Metadata();
-      headers.set("x-request-id", ctx.requestId);
-      call.sendMetadata(headers);
-      handler(call.request, ctx).then(
-        (response) => {
-          done();
-          callback(null, response);
-        },
-        (err: unknown) => {
-          done();
-          // The errors middleware turns everything into an AppError; this is a last guard.
-          const appError = err instanceof AppError ? err : new AppError("internal", "internal error");
-          callback(toServiceError(appError, ctx.requestId));
-        },
-      );
-    };
+    implementation[key] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
+      serveCall(handler, path, log, call.request, grpcCallInput(call), (headers) => call.sendMetadata(headers), callback);
+    invokers.set(path, (bytes, call) => {
+      const request = requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      return new Promise((resolve) => {
+        let headers!: Metadata; // sendHeaders runs before serveCall returns
+        serveCall(handler, path, log, request, call, (sent) => (headers = sent), (error, response) => {
+          if (error) return resolve({ headers, error });
+          try {
+            resolve({ headers, response: responseSerialize(response) });
+          } catch (err) {
+            // A response ts-proto cannot encode: INTERNAL, as grpc-js answers it (without its text).
+            log.error({ err, method: path }, "the response could not be encoded");
+            resolve({ headers, error: toServiceError(new AppError("internal", "internal error"), metadataValue(headers, "x-request-id")) });
+          }
+        });
+      });
+    });
   }
-  return { definition: tolerantDefinition(definition), implementation };
+  return { definition: tolerant, implementation, invokers };
 }
