@@ -172,9 +172,10 @@ export interface BoundService {
 }
 
 /**
- * Serves one call, the same way for both transports: the context, the response headers (sent
- * before the handler runs), then the handler through the chain. `settle` gets the response or
- * the status, as grpc-js's callback does.
+ * Serves one call, the same way for both transports: the context, the handler through the chain,
+ * then the response headers and `settle` with the response or the status, as grpc-js's callback
+ * takes them. The headers go out with the answer, not before the handler runs: grpc-js then
+ * writes headers, message and trailers to the socket at once instead of in two writes.
  */
 function serveCall(
   handler: Handler,
@@ -186,19 +187,19 @@ function serveCall(
   settle: (error: StatusObject | null, response?: unknown) => void,
 ): void {
   const { ctx, done } = createContext(call, method, log);
-  const headers = new Metadata();
-  headers.set("x-request-id", ctx.requestId);
-  sendHeaders(headers);
+  const answer = (error: StatusObject | null, response?: unknown) => {
+    done();
+    const headers = new Metadata();
+    headers.set("x-request-id", ctx.requestId);
+    sendHeaders(headers);
+    settle(error, response);
+  };
   handler(request, ctx).then(
-    (response) => {
-      done();
-      settle(null, response);
-    },
+    (response) => answer(null, response),
     (err: unknown) => {
-      done();
       // The errors middleware turns everything into an AppError; this is a last guard.
       const appError = err instanceof AppError ? err : new AppError("internal", "internal error");
-      settle(toServiceError(appError, ctx.requestId));
+      answer(toServiceError(appError, ctx.requestId));
     },
   );
 }
@@ -229,7 +230,7 @@ export function bindService<D extends ServiceDefinition>(
     invokers.set(path, (bytes, call) => {
       const request = requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       return new Promise((resolve) => {
-        let headers!: Metadata; // sendHeaders runs before serveCall returns
+        let headers!: Metadata; // sendHeaders runs right before settle
         serveCall(handler, path, log, request, call, (sent) => (headers = sent), (error, response) => {
           if (error) return resolve({ headers, error });
           try {
