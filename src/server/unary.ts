@@ -14,6 +14,7 @@ import {
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { AppError, toServiceError } from "../errors";
+import type { Principal } from "../auth/principal";
 import type { AuthedContext, CallContext, Handler } from "./context";
 import { metadataValue } from "./context";
 
@@ -59,7 +60,8 @@ function grpcCallInput(call: ServerUnaryCall<unknown, unknown>): CallInput {
 }
 
 /**
- * The context of one call, and `done`, to call once the handler has settled.
+ * The context of one call; `done` is called once the handler has settled. A class rather than
+ * closures: every call makes one, and its methods live once on the prototype.
  *
  * `signal` aborts with CANCELLED when the client cancels and with DEADLINE_EXCEEDED when the
  * deadline passes. It is made the first time it is read: reads that never look at it (GetTenant)
@@ -70,61 +72,71 @@ function grpcCallInput(call: ServerUnaryCall<unknown, unknown>): CallInput {
  * normally (and an HTTP response emits `close` after it is sent), so the listener only lives
  * while the handler runs, and a normal end builds no error.
  */
-function createContext(call: CallInput, method: string, log: Logger): { ctx: CallContext; done(): void } {
-  const given = metadataValue(call.metadata, "x-request-id");
-  const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-  const { deadline } = call;
+class CallState implements CallContext {
+  readonly metadata: Metadata;
+  readonly peer: string;
+  readonly deadline: number | undefined;
+  readonly requestId: string;
+  principal?: Principal;
+  private controller: AbortController | undefined;
+  private abortSignal: AbortSignal | undefined;
+  private cancelled: AppError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private logger: Logger | undefined;
+  private readonly stopListening: () => void;
 
-  let controller: AbortController | undefined;
-  let signal: AbortSignal | undefined;
-  let cancelled: AppError | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const onCancel = () => {
-    cancelled = new AppError("cancelled", "the call was cancelled");
-    controller?.abort(cancelled);
-  };
-  const stopListening = call.onCancel(onCancel);
-  const deadlineExceeded = () => new AppError("deadline_exceeded", "the deadline passed");
-  const makeSignal = (): AbortSignal => {
-    controller = new AbortController();
-    if (cancelled) controller.abort(cancelled);
-    else if (deadline !== undefined) {
-      const remaining = deadline - Date.now();
+  constructor(
+    readonly method: string,
+    call: CallInput,
+    private readonly baseLog: Logger,
+  ) {
+    const given = metadataValue(call.metadata, "x-request-id");
+    this.requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    this.metadata = call.metadata;
+    this.peer = call.peer;
+    this.deadline = call.deadline;
+    this.stopListening = call.onCancel(() => {
+      this.cancelled = new AppError("cancelled", "the call was cancelled");
+      this.controller?.abort(this.cancelled);
+    });
+  }
+
+  get signal(): AbortSignal {
+    this.abortSignal ??= this.makeSignal();
+    return this.abortSignal;
+  }
+
+  set signal(value: AbortSignal) {
+    this.abortSignal = value;
+  }
+
+  /** Made on first use: a successful call at the default level logs nothing, and a pino child serialises its bindings when made. */
+  get log(): Logger {
+    const { requestId, method, principal } = this;
+    this.logger ??= this.baseLog.child(principal ? { requestId, method, subject: principal.subject } : { requestId, method });
+    return this.logger;
+  }
+
+  set log(value: Logger) {
+    this.logger = value;
+  }
+
+  done(): void {
+    this.stopListening();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  private makeSignal(): AbortSignal {
+    const controller = (this.controller = new AbortController());
+    if (this.cancelled) controller.abort(this.cancelled);
+    else if (this.deadline !== undefined) {
+      const deadlineExceeded = () => new AppError("deadline_exceeded", "the deadline passed");
+      const remaining = this.deadline - Date.now();
       if (remaining <= 0) controller.abort(deadlineExceeded());
-      else timer = setTimeout(() => controller?.abort(deadlineExceeded()), remaining);
+      else this.timer = setTimeout(() => controller.abort(deadlineExceeded()), remaining);
     }
     return controller.signal;
-  };
-
-  // The call's logger is made on first use: a successful call at the default level logs nothing,
-  // and a pino child serialises its bindings when it is made.
-  let logger: Logger | undefined;
-  const ctx: CallContext = {
-    method,
-    metadata: call.metadata,
-    peer: call.peer,
-    get signal(): AbortSignal {
-      signal ??= makeSignal();
-      return signal;
-    },
-    set signal(value: AbortSignal) {
-      signal = value;
-    },
-    deadline,
-    requestId,
-    get log(): Logger {
-      logger ??= log.child(ctx.principal ? { requestId, method, subject: ctx.principal.subject } : { requestId, method });
-      return logger;
-    },
-    set log(value: Logger) {
-      logger = value;
-    },
-  };
-  const done = () => {
-    stopListening();
-    if (timer !== undefined) clearTimeout(timer);
-  };
-  return { ctx, done };
+  }
 }
 
 /** Stands in for a request whose bytes are not a valid message. */
@@ -171,6 +183,20 @@ export interface BoundService {
   invokers: ReadonlyMap<string, Invoker>;
 }
 
+function answer(
+  ctx: CallState,
+  sendHeaders: (headers: Metadata) => void,
+  settle: (error: StatusObject | null, response?: unknown) => void,
+  error: StatusObject | null,
+  response?: unknown,
+): void {
+  ctx.done();
+  const headers = new Metadata();
+  headers.set("x-request-id", ctx.requestId);
+  sendHeaders(headers);
+  settle(error, response);
+}
+
 /**
  * Serves one call, the same way for both transports: the context, the handler through the chain,
  * then the response headers and `settle` with the response or the status, as grpc-js's callback
@@ -186,20 +212,13 @@ function serveCall(
   sendHeaders: (headers: Metadata) => void,
   settle: (error: StatusObject | null, response?: unknown) => void,
 ): void {
-  const { ctx, done } = createContext(call, method, log);
-  const answer = (error: StatusObject | null, response?: unknown) => {
-    done();
-    const headers = new Metadata();
-    headers.set("x-request-id", ctx.requestId);
-    sendHeaders(headers);
-    settle(error, response);
-  };
+  const ctx = new CallState(method, call, log);
   handler(request, ctx).then(
-    (response) => answer(null, response),
+    (response) => answer(ctx, sendHeaders, settle, null, response),
     (err: unknown) => {
       // The errors middleware turns everything into an AppError; this is a last guard.
       const appError = err instanceof AppError ? err : new AppError("internal", "internal error");
-      answer(toServiceError(appError, ctx.requestId));
+      answer(ctx, sendHeaders, settle, toServiceError(appError, ctx.requestId));
     },
   );
 }
