@@ -47,7 +47,8 @@ import { summarizeProfile } from "./profile";
 import { processCpuMs, startCpuMeter, treeCpuMs, type CpuProbes } from "./lib/cpu";
 import { machineInfo, renderTable, type Check, type Row } from "./lib/report";
 import { countRows, seedDatabases, seedTenants, tenantName } from "./lib/seed";
-import { memoryOf, spawnNode, startScriptFlags, startService, type ServiceProcess } from "./lib/service";
+import { startCommand } from "../test/helpers/process";
+import { memoryOf, spawnNode, startService, type ServiceProcess } from "./lib/service";
 import { errorCount, summarize, type Summary } from "./lib/stats";
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +241,8 @@ async function main(opts: Options): Promise<number> {
   log(`starting the service (gRPC ${grpcPort}, HTTP ${httpPort}${opts.profile ? ", CPU profile" : ""})`);
   if (opts.profile) mkdirSync(profileDir, { recursive: true });
   const serviceNodeArgs = [...opts.nodeArgs, ...(opts.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [])];
-  log(`service command: node ${[...serviceNodeArgs, ...startScriptFlags()].join(" ")} src/main.ts`);
+  const serviceCommand = ["node", ...serviceNodeArgs, ...startCommand().flags, startCommand().entry].join(" ");
+  log(`service command: ${serviceCommand}`);
   const service: ServiceProcess = await startService(serviceEnv, grpcAddress, serviceNodeArgs);
   onCleanup("service", async () => void (await service.stop()));
   const idle = memoryOf(service.pid);
@@ -675,7 +677,7 @@ async function main(opts: Options): Promise<number> {
   mkdirSync(path.dirname(opts.out), { recursive: true });
   const json = {
     machine,
-    options: { ...opts, out: undefined, inFlight, servicePoolSize: poolSize, serviceLogLevel: opts.logLevel, serviceCommand: ["node", ...serviceNodeArgs, ...startScriptFlags(), "src/main.ts"].join(" ") },
+    options: { ...opts, out: undefined, inFlight, servicePoolSize: poolSize, serviceLogLevel: opts.logLevel, serviceCommand },
     rows,
     checks,
     serviceMemoryMiB: memory,

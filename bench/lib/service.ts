@@ -1,8 +1,9 @@
-// The service under test, as `npm start` runs it (`node --import tsx src/main.ts`), in its own
+// The service under test, as `npm start` runs it (its esbuild bundle, dist/main.js), in its own
 // process, so its memory can be read from /proc and its CPU profiled apart from the generators.
 import type { ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import path from "node:path";
+import { startCommand } from "../../test/helpers/process";
 import { healthy } from "./client";
 import { exited, REPO_ROOT, spawnTracked, stopChild } from "./processes";
 
@@ -24,7 +25,7 @@ export function memoryOf(pid: number): { peakMiB: number; rssMiB: number } {
 }
 
 /**
- * A node process running `script` (TypeScript). `loader` is how node loads it (tsx's flags);
+ * A node process running `script` (TypeScript unless `loader` says how node loads it: tsx's flags by default);
  * `nodeArgs` go before it (e.g. --cpu-prof).
  */
 export function spawnNode(
@@ -38,25 +39,12 @@ export function spawnNode(
   });
 }
 
-/**
- * The node flags of `npm start` (package.json: "node <flags> src/main.ts"), so the bench runs
- * the service exactly as it ships.
- */
-export function startScriptFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts?: Record<string, string> };
-  const words = (pkg.scripts?.start ?? "").trim().split(/\s+/);
-  const script = words.indexOf("src/main.ts");
-  if (words[0] !== "node" || script < 0 || script !== words.length - 1) {
-    throw new Error(`cannot read the node flags of "npm start" (${pkg.scripts?.start}); expected "node <flags> src/main.ts"`);
-  }
-  return words.slice(1, script);
-}
-
 export async function startService(env: Record<string, string>, grpcAddress: string, nodeArgs: string[] = []): Promise<ServiceProcess> {
-  const child = spawnNode("src/main.ts", [], {
+  const { flags, entry } = startCommand();
+  const child = spawnNode(entry, [], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     nodeArgs,
-    loader: startScriptFlags(),
+    loader: flags,
   });
   let failed = 0;
   let tail = "";

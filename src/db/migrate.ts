@@ -2,8 +2,9 @@
 // advisory lock for the run, so replicas starting together migrate once.
 import path from "node:path";
 import type { Logger } from "pino";
+import { PACKAGE_ROOT } from "../package-root";
 
-export const MIGRATIONS_DIR = path.join(__dirname, "migrations");
+export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, "src", "db", "migrations");
 
 export async function migrate(databaseUrl: string, logger: Logger): Promise<string[]> {
   const { runner } = await import("node-pg-migrate");

@@ -5,11 +5,12 @@ import path from "node:path";
 import type { Server } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
+import { PACKAGE_ROOT } from "../package-root";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 
 /** The descriptor set `npm run gen` builds; Envoy's transcoder reads the same file. */
-export const DESCRIPTOR_PATH = path.join(__dirname, "..", "..", "envoy", "descriptor.binpb");
+export const DESCRIPTOR_PATH = path.join(PACKAGE_ROOT, "envoy", "descriptor.binpb");
 
 export function readDescriptor(): Buffer {
   return readFileSync(DESCRIPTOR_PATH);

@@ -1,6 +1,6 @@
 // The service as a real child process, started with the node flags of `npm start`, and `buf curl` as an
 // independent gRPC client.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -23,12 +23,22 @@ export function bufCurl(args: string[], timeoutMs = 20_000): Promise<BufResult> 
   });
 }
 
-/** The node flags of package.json's start script ("node <flags> src/main.ts"): tests run what ships. */
-export function startFlags(): string[] {
+let built = false;
+
+/**
+ * What `npm start` runs, so tests and the bench run what ships: its prestart script (the esbuild
+ * bundle, made once per process), then "node <flags> <entry>" as package.json says.
+ */
+export function startCommand(): { flags: string[]; entry: string } {
   const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
   const words = pkg.scripts.start.trim().split(/\s+/);
-  if (words[0] !== "node" || words[words.length - 1] !== "src/main.ts") throw new Error(`unexpected start script: ${pkg.scripts.start}`);
-  return words.slice(1, -1);
+  const entry = words[words.length - 1] ?? "";
+  if (words[0] !== "node" || !entry.endsWith(".js")) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
+  if (!built) {
+    execFileSync("npm", ["run", "--silent", "prestart"], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    built = true;
+  }
+  return { flags: words.slice(1, -1), entry };
 }
 
 export interface ServerProcess {
@@ -41,7 +51,8 @@ export interface ServerProcess {
 
 /** Starts the service and waits until its health check answers SERVING. */
 export async function startServerProcess(env: Record<string, string>, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...startFlags(), "src/main.ts"], {
+  const { flags, entry } = startCommand();
+  const child = spawn(process.execPath, [...flags, entry], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
