@@ -97,6 +97,28 @@ describe("GetTenant's cache", () => {
     assert.ok(notFound);
   });
 
+  it("never keeps a stale tenant when reads race changes on both replicas", async () => {
+    const race = uniquePrefix("race");
+    await a.clients.tenants.createTenant({ name: race });
+    const readers = (app: TestApp, until: () => boolean) =>
+      (async () => {
+        while (!until()) await app.clients.tenants.getTenant({ name: race });
+      })();
+    let writing = true;
+    const reading = [a, b, a, b].map((app) => readers(app, () => !writing));
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).clients.tenants.setTenantDisabled({ name: race, disabled: i % 3 === 0 })),
+    );
+    writing = false;
+    await Promise.all(reading);
+    const stored = await a.pool.oneFirst(sql.type(z.object({ disabled: z.boolean() }))`SELECT disabled FROM tenants WHERE name = ${race}`);
+    for (const app of [a, b]) {
+      const seen = await eventually(async () => (await app.clients.tenants.getTenant({ name: race })).disabled, (d) => d === stored, 2_000);
+      assert.equal(seen, stored);
+      for (let i = 0; i < 10; i++) assert.equal((await app.clients.tenants.getTenant({ name: race })).disabled, stored);
+    }
+  });
+
   it("notifies on the documented channel", async () => {
     const { rows } = await a.pool.query(sql.type(z.object({ tgname: z.string() }))`
       SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN ('tenants'::regclass, 'pools'::regclass) ORDER BY tgname`);
