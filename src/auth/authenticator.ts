@@ -3,7 +3,7 @@
 // `Authorization: Bearer` holds a session token or a service JWT signed with API_JWT_SECRET.
 // When x-api-key is present it alone decides. Every failure is the same `undefined`, so the
 // client never learns which check failed.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { Authenticator } from "../server/middleware/authenticate";
 import { metadataValue } from "../server/context";
 import type { AuthDeps } from "./deps";
@@ -12,7 +12,7 @@ import { findAccessTokenAccount, findSessionAccount, touchAccessToken } from "./
 import { isAccessToken, presentedAccessTokenHash } from "./tokens";
 
 // Digests have one length, so timingSafeEqual can compare any two keys in constant time.
-const digest = (value: string) => createHash("sha256").update(value).digest();
+const digest = (value: string) => hash("sha256", value, "buffer");
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 

@@ -1,7 +1,7 @@
 // The three token kinds: session JWTs we sign (HS256, QOD_SESSION_JWT_SECRET), service JWTs
 // others sign (HS256, API_JWT_SECRET) and personal access tokens (random, stored as SHA-256).
 // Verification pins the algorithm, so `alg: none` or a swapped algorithm never passes.
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { hash, randomBytes, randomUUID } from "node:crypto";
 import { errors, jwtVerify, SignJWT } from "jose";
 import { z } from "zod";
 import type { AccountRef } from "./principal";
@@ -107,7 +107,7 @@ const ACCESS_TOKEN_PATTERN = /^qod_pat_[A-Za-z0-9_-]{43}$/;
 export const isAccessToken = (credential: string): boolean => credential.startsWith(ACCESS_TOKEN_PREFIX);
 
 /** What is stored: the token has 256 random bits, so a plain SHA-256 cannot be reversed. */
-const accessTokenHash = (token: string): Buffer => createHash("sha256").update(token).digest();
+const accessTokenHash = (token: string): Buffer => hash("sha256", token, "buffer");
 
 export function newAccessToken(): { token: string; hash: Buffer } {
   const token = `${ACCESS_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
