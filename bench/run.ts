@@ -354,6 +354,18 @@ async function main(opts: Options): Promise<number> {
     await admin.query(sql.typeAlias("void")`CREATE DATABASE ${sql.identifier([TX_DATABASE])}`);
     await migrate(pgUrl(target, TX_DATABASE), quiet);
   }
+  /** GetTenant calls from CreateTenant's generator (the node one), to `url`. */
+  const getTenantNodeLoad = (url: string, probes: CpuProbes) =>
+    runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
+      url,
+      path: getTenantPath,
+      headers: callHeaders,
+      frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
+      connections: opts.connections,
+      streams: opts.streams,
+      warmupMs: opts.warmupS * 1000,
+      durationMs: opts.durationS * 1000,
+    } satisfies GrpcLoadConfig, probes);
   for (const run of bareRuns.filter((r) => r.want)) {
     const generator = run.node ? nodeGen : h2;
     let server: Awaited<ReturnType<typeof startBare>> | undefined;
@@ -361,16 +373,7 @@ async function main(opts: Options): Promise<number> {
       log(`${run.id}: bare grpc-js server (${run.mode})`);
       server = await startBare(run.mode);
       const s: Summary = run.node
-        ? await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
-            url: `http://127.0.0.1:${server.port}`,
-            path: getTenantPath,
-            headers: callHeaders,
-            frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
-            connections: opts.connections,
-            streams: opts.streams,
-            warmupMs: opts.warmupS * 1000,
-            durationMs: opts.durationS * 1000,
-          } satisfies GrpcLoadConfig, server.probes)
+        ? await getTenantNodeLoad(`http://127.0.0.1:${server.port}`, server.probes)
         : await runH2load({
             url: `http://127.0.0.1:${server.port}${getTenantPath}`,
             dataFile: getTenantFile,
@@ -404,16 +407,7 @@ async function main(opts: Options): Promise<number> {
   // changes in the service's cost (compare with GetTenant above).
   if (wanted("layers") || (wanted("gettenant") && wanted("createtenant") && opts.only !== undefined)) {
     try {
-      const s = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
-        url: `http://${grpcAddress}`,
-        path: getTenantPath,
-        headers: callHeaders,
-        frame: grpcFrame(GetTenantRequest.encode({ name: PROBE_TENANT }).finish()).toString("base64"),
-        connections: opts.connections,
-        streams: opts.streams,
-        warmupMs: opts.warmupS * 1000,
-        durationMs: opts.durationS * 1000,
-      } satisfies GrpcLoadConfig, serviceProbes);
+      const s = await getTenantNodeLoad(`http://${grpcAddress}`, serviceProbes);
       record({ id: "GetTenant-node", scenario: "GetTenant with the node generator", generator: nodeGen, state: "ok", summary: s });
     } catch (err) {
       record(errorRow("GetTenant-node", "GetTenant with the node generator", nodeGen, err));
