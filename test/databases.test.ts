@@ -477,6 +477,7 @@ describe("DatabaseService", function () {
       metadata: new Metadata(),
       peer: "test",
       signal: new AbortController().signal,
+      abortReason: undefined,
       deadline: undefined,
       requestId: "test",
       log: quietLogger,

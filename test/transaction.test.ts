@@ -6,13 +6,14 @@ import assert from "node:assert/strict";
 import { StatementTimeoutError } from "slonik";
 import { z } from "zod";
 import { pgUrl } from "../src/db/pool";
+import { AppError } from "../src/errors";
 import { sql } from "../src/db/sql";
 import { CALL_STATEMENT_TIMEOUT_MS, connectState, type StateDatabase } from "../src/db/state";
 import { inStatement, inTransaction, type CallBounds } from "../src/db/transaction";
 import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres } from "./helpers/postgres";
 
 const bounds = (msLeft: number | undefined): CallBounds => ({
-  signal: new AbortController().signal,
+  abortReason: undefined,
   deadline: msLeft === undefined ? undefined : Date.now() + msLeft,
 });
 
@@ -70,10 +71,9 @@ describe("state work bounded by the call", () => {
   });
 
   it("does not start work for a call already cancelled", async () => {
-    const controller = new AbortController();
-    controller.abort();
     let ran = false;
-    await assert.rejects(inStatement(state.pool, { signal: controller.signal, deadline: undefined }, async () => (ran = true)));
+    const cancelled = new AppError("cancelled", "the call was cancelled");
+    await assert.rejects(inStatement(state.pool, { abortReason: cancelled, deadline: undefined }, async () => (ran = true)), cancelled);
     assert.equal(ran, false);
   });
 

@@ -73,7 +73,7 @@ async function makeRead(): Promise<Work> {
       const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
       const ctx = { principal: API_KEY_PRINCIPAL, requestId: randomUUID() };
       const audit = (from: "t") => auditInsert(ctx, { action: "tenant.create", tenant: name, details: { authProvider: "db" } }, from);
-      await inStatement(pool, { signal: new AbortController().signal, deadline }, (db) =>
+      await inStatement(pool, { abortReason: undefined, deadline }, (db) =>
         insertTenant(db, { name, displayName: name, authProvider: "db", authConfig: {} }, audit));
     };
   }

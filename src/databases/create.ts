@@ -52,7 +52,7 @@ async function repeatOf(deps: LifecycleDeps, conn: CommonQueryMethods, ctx: Auth
 async function provision(deps: LifecycleDeps, conn: CommonQueryMethods, ctx: AuthedContext, row: DatabaseRow, command: CreateDatabaseCommand): Promise<DatabaseRow> {
   const target = effectiveTarget(deps.defaults, command.metastore, command.secrets);
   try {
-    throwIfAborted(ctx.signal); // never start provisioning after cancellation
+    throwIfAborted(ctx); // never start provisioning after cancellation
     // Someone else's database (or one kept by an earlier delete) is never adopted nor dropped.
     if (await deps.servers.databaseExists(target, row.name)) {
       throw new AppError("exists", "a Postgres database with this name already exists on its server");

@@ -1,13 +1,11 @@
 // Runs state work bounded by the call: never started after cancellation, and its statements time
 // out when the client's deadline passes (or sooner, at the pool's own statement timeout).
 import type { CommonQueryMethods, DatabasePool, DatabaseTransactionConnection } from "slonik";
+import type { CallContext } from "../server/context";
 import { throwIfAborted } from "../server/middleware/deadline";
 import { sql } from "./sql";
 
-export interface CallBounds {
-  readonly signal: AbortSignal;
-  readonly deadline: number | undefined;
-}
+export type CallBounds = Pick<CallContext, "abortReason" | "deadline">;
 
 /**
  * Milliseconds a statement of this call may still run, when that is shorter than what `db`
@@ -30,7 +28,7 @@ export async function inTransaction<T>(
   bounds: CallBounds,
   work: (tx: DatabaseTransactionConnection) => Promise<T>,
 ): Promise<T> {
-  throwIfAborted(bounds.signal);
+  throwIfAborted(bounds);
   return db.transaction(async (tx) => {
     const ms = timeLeftToSet(db, bounds);
     // A SET with its value inlined (a quoted literal of an integer we computed) goes as one
@@ -47,6 +45,6 @@ export async function inTransaction<T>(
  * statement.
  */
 export async function inStatement<T>(db: CommonQueryMethods, bounds: CallBounds, run: (db: CommonQueryMethods) => Promise<T>): Promise<T> {
-  throwIfAborted(bounds.signal);
+  throwIfAborted(bounds);
   return timeLeftToSet(db, bounds) === undefined ? run(db) : inTransaction(db, bounds, run);
 }

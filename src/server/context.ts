@@ -3,6 +3,7 @@
 import type { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Principal } from "../auth/principal";
+import type { AppError } from "../errors";
 
 export interface CallContext {
   /** Full method path, e.g. `/qod.v1.TenantService/CreateTenant`. */
@@ -11,6 +12,11 @@ export interface CallContext {
   readonly peer: string;
   /** Aborts when the client cancels or the deadline passes. */
   signal: AbortSignal;
+  /**
+   * Why the call must stop now (CANCELLED or DEADLINE_EXCEEDED), or undefined: what `signal`
+   * would say, read without making it (a signal costs an AbortController and a timer).
+   */
+  readonly abortReason: AppError | undefined;
   /** Deadline as epoch milliseconds; undefined when the client set none. */
   readonly deadline: number | undefined;
   readonly requestId: string;

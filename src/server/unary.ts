@@ -17,6 +17,7 @@ import { AppError, toServiceError } from "../errors";
 import type { Principal } from "../auth/principal";
 import type { AuthedContext, CallContext, Handler } from "./context";
 import { metadataValue } from "./context";
+import { abortError } from "./middleware/deadline";
 
 type RequestOf<M> = M extends { requestDeserialize: (bytes: Buffer) => infer R } ? R : never;
 type ResponseOf<M> = M extends { responseSerialize: (value: infer R) => Buffer } ? R : never;
@@ -58,6 +59,8 @@ function grpcCallInput(call: ServerUnaryCall<unknown, unknown>): CallInput {
     },
   };
 }
+
+const deadlineExceeded = () => new AppError("deadline_exceeded", "the deadline passed");
 
 /**
  * The context of one call; `done` is called once the handler has settled. A class rather than
@@ -110,6 +113,13 @@ class CallState implements CallContext {
     this.abortSignal = value;
   }
 
+  get abortReason(): AppError | undefined {
+    if (this.abortSignal) return this.abortSignal.aborted ? abortError(this.abortSignal) : undefined;
+    if (this.cancelled) return this.cancelled;
+    if (this.deadline !== undefined && this.deadline <= Date.now()) return deadlineExceeded();
+    return undefined;
+  }
+
   /** Made on first use: a successful call at the default level logs nothing, and a pino child serialises its bindings when made. */
   get log(): Logger {
     const { requestId, method, principal } = this;
@@ -130,7 +140,6 @@ class CallState implements CallContext {
     const controller = (this.controller = new AbortController());
     if (this.cancelled) controller.abort(this.cancelled);
     else if (this.deadline !== undefined) {
-      const deadlineExceeded = () => new AppError("deadline_exceeded", "the deadline passed");
       const remaining = this.deadline - Date.now();
       if (remaining <= 0) controller.abort(deadlineExceeded());
       else this.timer = setTimeout(() => controller.abort(deadlineExceeded()), remaining);

@@ -1,9 +1,10 @@
 // The client's deadline: a call whose deadline has already passed is refused before any work.
-// While it runs, ctx.signal aborts when the deadline passes (unary.ts makes it), so a handler stops
-// before starting work it cannot finish in time, and transactions bound statement_timeout by the
-// time left.
+// While it runs, ctx.abortReason says when the call was cancelled or its deadline has passed, so a
+// handler stops before starting work it cannot finish in time (ctx.signal, made on first use by
+// unary.ts, aborts then, for work that must be interrupted), and transactions bound
+// statement_timeout by the time left.
 import { AppError } from "../../errors";
-import type { Middleware } from "../context";
+import type { CallContext, Middleware } from "../context";
 
 export const deadlineMiddleware: Middleware = (next) => async (request, ctx) => {
   if (ctx.deadline !== undefined && ctx.deadline - Date.now() <= 0) {
@@ -13,9 +14,13 @@ export const deadlineMiddleware: Middleware = (next) => async (request, ctx) => 
 };
 
 /** Throws if the call was cancelled or ran out of time: check before each step with outside effects. */
-export function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) {
-    const reason: unknown = signal.reason;
-    throw reason instanceof AppError ? reason : new AppError("cancelled", "the call was cancelled");
-  }
+export function throwIfAborted(call: Pick<CallContext, "abortReason">): void {
+  const reason = call.abortReason;
+  if (reason) throw reason;
+}
+
+/** An aborted signal's reason as the AppError the client gets. */
+export function abortError(signal: AbortSignal): AppError {
+  const reason: unknown = signal.reason;
+  return reason instanceof AppError ? reason : new AppError("cancelled", "the call was cancelled");
 }

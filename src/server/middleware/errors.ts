@@ -11,10 +11,8 @@ export const errorsMiddleware: Middleware = (next) => async (request, ctx) => {
   } catch (thrown) {
     const mapped = mapDatabaseError(thrown);
     if (mapped instanceof AppError) throw mapped;
-    if (ctx.signal.aborted) {
-      const reason: unknown = ctx.signal.reason;
-      throw reason instanceof AppError ? reason : new AppError("cancelled", "the call was cancelled");
-    }
+    const aborted = ctx.abortReason;
+    if (aborted) throw aborted;
     ctx.log.error({ err: thrown }, "unexpected error");
     throw new AppError("internal", "internal error", [], { cause: thrown });
   }
