@@ -151,9 +151,13 @@ class CallState implements CallContext {
 /** Stands in for a request whose bytes are not a valid message. */
 const MALFORMED = Symbol("malformed request");
 
+/** The bytes of responses that never change: frozen objects, shared by many calls (the tenant cache's). */
+const encodedOnce = new WeakMap<object, Buffer>();
+
 /**
- * grpc-js answers INTERNAL when deserialising fails; a client's bad bytes are its own error,
- * so the failure is carried to the handler chain and answered INVALID_ARGUMENT there.
+ * The definition both transports decode and encode with. grpc-js answers INTERNAL when
+ * deserialising fails; a client's bad bytes are its own error, so the failure is carried to the
+ * handler chain and answered INVALID_ARGUMENT there. A frozen response is encoded once.
  */
 function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
   return Object.fromEntries(
@@ -167,6 +171,12 @@ function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
           } catch {
             return MALFORMED;
           }
+        },
+        responseSerialize: (value: object) => {
+          if (!Object.isFrozen(value)) return method.responseSerialize(value);
+          let bytes = encodedOnce.get(value);
+          if (!bytes) encodedOnce.set(value, (bytes = method.responseSerialize(value)));
+          return bytes;
         },
       },
     ]),

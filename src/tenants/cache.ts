@@ -48,6 +48,7 @@ export function createTenantCache(stateUrl: string, size: number, logger: Logger
       if (cached) return cached;
       const before = generation;
       const tenant = await load();
+      // Frozen: many calls share it, and unary.ts encodes a frozen response only once.
       if (tenant && listening && before === generation) entries?.set(name, Object.freeze(tenant));
       return tenant;
     },
