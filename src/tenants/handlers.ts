@@ -21,8 +21,8 @@ export function tenantHandlers(pool: DatabasePool, cache: TenantCache): ServiceH
     async createTenant(request, ctx) {
       requireSuperuser(ctx.principal);
       const tenant = validateCreateTenant(request);
-      const audit = audited(ctx, { action: "tenant.create", tenant: tenant.name, details: { authProvider: tenant.authProvider } });
-      const row = await inStatement(pool, ctx, (db) => insertTenant(db, tenant, audit));
+      const by = { actor: ctx.principal.subject, requestId: ctx.requestId, details: { authProvider: tenant.authProvider } };
+      const row = await inStatement(pool, ctx, (db) => insertTenant(db, tenant, by));
       return toTenant(row);
     },
 

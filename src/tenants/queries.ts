@@ -1,6 +1,7 @@
 // All SQL of the tenants domain. Each query takes the connection first, so the handler owns the
-// transaction. A change is one statement that also writes its audit row (`audit`, from
-// audit/queries.ts auditInsert) in a data-modifying CTE: atomic without a transaction.
+// transaction. A change is one statement that also writes its audit row, so it is atomic
+// without a transaction: updates and deletes in a data-modifying CTE (`audit`, from
+// audit/queries.ts auditInsert), the create in migration 0005's create_tenant function.
 import type { CommonQueryMethods, FragmentSqlToken } from "slonik";
 import { z } from "zod";
 import { sql } from "../db/sql";
@@ -23,15 +24,22 @@ export interface NewTenant {
 /** Writes `audit` once per row of the CTE `t`, the changed tenant. */
 type Audit = (from: "t") => FragmentSqlToken;
 
-/** A new tenant has no pools yet, so its row needs no pools subquery (a quarter of the statement's cost). */
-export function insertTenant(db: CommonQueryMethods, tenant: NewTenant, audit: Audit): Promise<TenantRow> {
+/** Who creates a tenant, for its audit row. */
+export interface Creator {
+  actor: string;
+  requestId: string;
+  details: Record<string, unknown>;
+}
+
+/**
+ * The tenant and its audit row, through migration 0005's create_tenant function (its plans are
+ * kept per session). A new tenant has no pools yet: the list is a literal, not a subquery.
+ */
+export function insertTenant(db: CommonQueryMethods, tenant: NewTenant, by: Creator): Promise<TenantRow> {
   return db.one(sql.type(TenantRow)`
-    WITH t AS (
-      INSERT INTO tenants (name, display_name, auth_provider, auth_config)
-      VALUES (${tenant.name}, ${tenant.displayName}, ${tenant.authProvider}, ${sql.jsonb(tenant.authConfig)})
-      RETURNING *),
-    audit AS (${audit("t")})
-    SELECT ${ownColumns}, '{}'::text[] AS pools FROM t`);
+    SELECT ${ownColumns}, '{}'::text[] AS pools
+    FROM create_tenant(${tenant.name}, ${tenant.displayName}, ${tenant.authProvider}, ${sql.jsonb(tenant.authConfig)},
+                       ${by.actor}, ${by.requestId}, ${sql.jsonb(by.details as never)}) t`);
 }
 
 export function findTenantByName(db: CommonQueryMethods, name: string): Promise<TenantRow | null> {
