@@ -22,6 +22,7 @@ describe("AuthService", () => {
     const bob = await app.clients.auth.login({ tenant: name, username: "bob", password: PASSWORD }, {});
     return { ann: ann.token, bob: bob.token };
   }
+  const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1_050 - (Date.now() % 1000)));
   const auditActions = async (target: string, tenant?: string) =>
     app.pool.anyFirst(sql.type(z.object({ action: z.string() }))`
       SELECT action FROM audit_log WHERE target = ${target} AND tenant IS NOT DISTINCT FROM ${tenant ?? null} ORDER BY id`);
@@ -226,6 +227,29 @@ describe("AuthService", () => {
       // Naming oneself explicitly is the same call.
       await app.clients.auth.changePassword({ tenant: t, username: "bob", currentPassword: next, newPassword: PASSWORD }, { apiKey: bob });
       assert.deepEqual(await auditActions("bob", t), ["user.create", "user.password_change", "user.password_change"]);
+    });
+
+    it("ends the account's other sessions; the one that made the change, new logins and access tokens go on", async () => {
+      const t = `${p}_pws`;
+      const { bob, ann } = await tenantWithUsers(t);
+      const other = (await app.clients.auth.login({ tenant: t, username: "bob", password: PASSWORD }, {})).token;
+      const pat = await app.clients.auth.createAccessToken({ name: "ci" }, { apiKey: bob });
+      await nextSecond(); // sessions issued in the second of a change still count (JWT iat is in seconds)
+      await app.clients.auth.changePassword({ currentPassword: PASSWORD, newPassword: "a brand new password" }, { apiKey: bob });
+      assert.equal((await app.clients.auth.whoAmI({}, { apiKey: bob })).username, "bob", "the session that made the change");
+      await expectError(app.clients.auth.whoAmI({}, { apiKey: other }), status.UNAUTHENTICATED, "unauthenticated");
+      await expectError(app.clients.auth.whoAmI({}, { bearer: other }), status.UNAUTHENTICATED, "unauthenticated");
+      assert.equal((await app.clients.auth.whoAmI({}, { apiKey: pat.token })).credential, "access_token");
+      assert.equal((await app.clients.auth.whoAmI({}, { apiKey: ann })).username, "ann", "another user's session");
+      const fresh = (await app.clients.auth.login({ tenant: t, username: "bob", password: "a brand new password" }, {})).token;
+      assert.equal((await app.clients.auth.whoAmI({}, { apiKey: fresh })).username, "bob");
+      // A change made with an access token keeps no session.
+      await nextSecond();
+      await app.clients.auth.changePassword({ currentPassword: "a brand new password", newPassword: PASSWORD }, { apiKey: pat.token });
+      await expectError(app.clients.auth.whoAmI({}, { apiKey: bob }), status.UNAUTHENTICATED, "unauthenticated");
+      await expectError(app.clients.auth.whoAmI({}, { apiKey: fresh }), status.UNAUTHENTICATED, "unauthenticated");
+      const again = (await app.clients.auth.login({ tenant: t, username: "bob", password: PASSWORD }, {})).token;
+      assert.equal((await app.clients.auth.whoAmI({}, { apiKey: again })).username, "bob");
     });
 
     it("validates the new password", async () => {

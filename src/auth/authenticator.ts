@@ -24,8 +24,8 @@ export function createAuthenticator(deps: Pick<AuthDeps, "pool" | "config" | "se
   async function sessionPrincipal(token: string): Promise<Principal | undefined> {
     const claims = await sessions.verify(token);
     if (!claims) return undefined;
-    // Revoked, user deleted, or tenant disabled: the token no longer counts.
-    const account = await findSessionAccount(pool, claims.userId, claims.jti);
+    // Revoked, ended by a password change, user deleted, or tenant disabled: it no longer counts.
+    const account = await findSessionAccount(pool, claims);
     return account ? userPrincipal(account, "session", { sessionId: claims.jti, expiresAt: claims.expiresAt }) : undefined;
   }
 

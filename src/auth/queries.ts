@@ -69,22 +69,31 @@ export async function deleteUser(db: CommonQueryMethods, tenant: string | null, 
   return row?.id ?? null;
 }
 
-export async function updatePasswordHash(db: CommonQueryMethods, userId: string, passwordHash: string): Promise<boolean> {
+/**
+ * Sets a new password and ends the account's sessions issued before this second, except
+ * `keptSession` (the jti of the session the change was made with, if any).
+ */
+export async function updatePasswordHash(db: CommonQueryMethods, userId: string, passwordHash: string, keptSession: string | null): Promise<boolean> {
   const result = await db.query(sql.typeAlias("void")`
-    UPDATE users SET password_hash = ${passwordHash}, updated_at = now() WHERE id = ${userId}`);
+    UPDATE users
+    SET password_hash = ${passwordHash}, updated_at = now(),
+        sessions_valid_from = date_trunc('second', now()), kept_session = ${keptSession}
+    WHERE id = ${userId}`);
   return result.rowCount > 0;
 }
 
 /**
  * The user behind a session, if the session still counts: the user exists, its tenant is not
- * disabled and the token was not revoked. Primary-key lookups only: this runs on every call.
+ * disabled, the token was not revoked, and no password change since it was issued ended it
+ * (migration 0006). Primary-key lookups only: this runs on every call.
  */
-export function findSessionAccount(db: CommonQueryMethods, userId: string, jti: string): Promise<AccountRow | null> {
+export function findSessionAccount(db: CommonQueryMethods, session: { userId: string; jti: string; issuedAt: number }): Promise<AccountRow | null> {
   return db.maybeOne(sql.type(AccountRow)`
     SELECT u.id, u.tenant, u.username, u.role
     FROM users u LEFT JOIN tenants t ON t.name = u.tenant
-    WHERE u.id = ${userId} AND NOT coalesce(t.disabled, false)
-      AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = ${jti})`);
+    WHERE u.id = ${session.userId} AND NOT coalesce(t.disabled, false)
+      AND (u.sessions_valid_from IS NULL OR to_timestamp(${session.issuedAt}) >= u.sessions_valid_from OR u.kept_session = ${session.jti})
+      AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = ${session.jti})`);
 }
 
 /** Records a revoked session until it would have expired anyway, and drops expired records. */

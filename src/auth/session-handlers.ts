@@ -103,8 +103,10 @@ export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "l
       }
       await throttle.succeeded(keys);
       const passwordHash = await passwords.hash(newPassword);
+      // The user's other sessions end; the one making the change (if it is a session) stays.
+      const keptSession = ctx.principal.credential === "session" ? (ctx.principal.sessionId ?? null) : null;
       const updated = await inTransaction(pool, ctx, async (tx) => {
-        const found = await updatePasswordHash(tx, account.id, passwordHash);
+        const found = await updatePasswordHash(tx, account.id, passwordHash, keptSession);
         if (found) await insertAudit(tx, ctx, { action: "user.password_change", tenant: user.tenant, target: account.username });
         return found;
       });

@@ -10,7 +10,7 @@ const ALGORITHM = "HS256";
 const SESSION_ISSUER = "qod";
 const SESSION_AUDIENCE = "qod-session";
 
-const SessionClaims = z.object({ sub: z.string().min(1), jti: z.string().min(1), exp: z.number() });
+const SessionClaims = z.object({ sub: z.string().min(1), jti: z.string().min(1), exp: z.number(), iat: z.number() });
 const ServiceClaims = z.object({ sub: z.string().min(1).max(200).optional(), exp: z.number() });
 
 /** Verification failures, as opposed to bugs, which must still surface. */
@@ -26,6 +26,8 @@ export interface IssuedSession {
 export interface VerifiedSession {
   userId: string;
   jti: string;
+  /** Epoch seconds (the `iat` claim). */
+  issuedAt: number;
   /** Epoch ms. */
   expiresAt: number;
 }
@@ -66,10 +68,12 @@ export function createSessionTokens(secret: string, ttlSec: number): SessionToke
           algorithms: [ALGORITHM],
           issuer: SESSION_ISSUER,
           audience: SESSION_AUDIENCE,
-          requiredClaims: ["exp", "jti", "sub"],
+          requiredClaims: ["exp", "iat", "jti", "sub"],
         });
         const claims = SessionClaims.safeParse(payload);
-        return claims.success ? { userId: claims.data.sub, jti: claims.data.jti, expiresAt: claims.data.exp * 1000 } : undefined;
+        if (!claims.success) return undefined;
+        const { sub, jti, iat, exp } = claims.data;
+        return { userId: sub, jti, issuedAt: iat, expiresAt: exp * 1000 };
       } catch (err) {
         if (isRejection(err)) return undefined;
         throw err;

@@ -2481,7 +2481,10 @@ export const AuthServiceService = {
       Buffer.from(ExchangeOidcTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExchangeOidcTokenResponse => ExchangeOidcTokenResponse.decode(value),
   },
-  /** Changes a database-backed user's password; the current password must be given. */
+  /**
+   * Changes a database-backed user's password; the current password must be given. The
+   * account's other sessions end; the session making the change and access tokens stay valid.
+   */
   changePassword: {
     path: "/qod.v1.AuthService/ChangePassword" as const,
     requestStream: false as const,
@@ -2573,7 +2576,10 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   whoAmI: handleUnaryCall<WhoAmIRequest, WhoAmIResponse>;
   /** Exchanges an ID token from an OIDC tenant's issuer for a session token. */
   exchangeOidcToken: handleUnaryCall<ExchangeOidcTokenRequest, ExchangeOidcTokenResponse>;
-  /** Changes a database-backed user's password; the current password must be given. */
+  /**
+   * Changes a database-backed user's password; the current password must be given. The
+   * account's other sessions end; the session making the change and access tokens stay valid.
+   */
   changePassword: handleUnaryCall<ChangePasswordRequest, ChangePasswordResponse>;
   /** Creates a database-backed user in a tenant, or a superuser when no tenant is given. */
   createUser: handleUnaryCall<CreateUserRequest, User>;
@@ -2657,7 +2663,10 @@ export interface AuthServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExchangeOidcTokenResponse) => void,
   ): ClientUnaryCall;
-  /** Changes a database-backed user's password; the current password must be given. */
+  /**
+   * Changes a database-backed user's password; the current password must be given. The
+   * account's other sessions end; the session making the change and access tokens stay valid.
+   */
   changePassword(
     request: ChangePasswordRequest,
     callback: (error: ServiceError | null, response: ChangePasswordResponse) => void,
