@@ -122,7 +122,22 @@ describe("GetTenant's cache", () => {
   it("notifies on the documented channel", async () => {
     const { rows } = await a.pool.query(sql.type(z.object({ tgname: z.string() }))`
       SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN ('tenants'::regclass, 'pools'::regclass) ORDER BY tgname`);
-    assert.deepEqual(rows.map((r) => r.tgname), ["pools_notify_changed", "tenants_notify_changed"]);
+    assert.deepEqual(rows.map((r) => r.tgname), ["pools_notify_changed", "pools_notify_truncated", "tenants_notify_changed", "tenants_notify_truncated"]);
     assert.equal(TENANT_CHANNEL, "qod_tenant_changed");
+  });
+
+  it("follows a rename and a truncate made by hand", async () => {
+    const before = uniquePrefix("old");
+    await a.clients.tenants.createTenant({ name: before });
+    await b.clients.tenants.getTenant({ name: before });
+    await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET name = ${`${before}_new`} WHERE name = ${before}`);
+    const missing = await eventually(() => b.clients.tenants.getTenant({ name: before }).then(() => false, () => true), (gone) => gone, 2_000);
+    assert.ok(missing, "the old name is dropped");
+
+    await a.clients.pools.createPool({ tenant, tenantDb: "sales", pool: "adhoc" });
+    await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 1, 2_000);
+    await a.pool.query(sql.typeAlias("void")`TRUNCATE pools`);
+    const pools = await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 0, 2_000);
+    assert.deepEqual(pools, []);
   });
 });

@@ -18,8 +18,14 @@ export interface Listener {
 
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 10_000;
+/**
+ * A listening connection only reads, so one that died without a reset (a partition, a crashed
+ * host, a NAT that forgot the flow) would go unnoticed and its notices be lost: it is probed
+ * `everyMs`, and dropped when a probe gets no answer within `timeoutMs`.
+ */
+export const PROBE = { everyMs: 10_000, timeoutMs: 5_000 };
 
-export function listen(url: string, channel: string, logger: Logger, handlers: ListenHandlers): Listener {
+export function listen(url: string, channel: string, logger: Logger, handlers: ListenHandlers, probeEvery = PROBE): Listener {
   const log = logger.child({ component: "listener", channel });
   let current: Client | undefined;
   let closed = false;
@@ -28,11 +34,13 @@ export function listen(url: string, channel: string, logger: Logger, handlers: L
 
   const connect = async () => {
     retryTimer = undefined;
-    const client = new Client({ connectionString: url, application_name: "qod listener" });
+    const client = new Client({ connectionString: url, application_name: "qod listener", keepAlive: true, keepAliveInitialDelayMillis: probeEvery.everyMs });
     let dropped = false;
+    let probe: NodeJS.Timeout | undefined;
     const drop = (err?: Error) => {
       if (dropped) return;
       dropped = true;
+      clearInterval(probe);
       if (current === client) {
         current = undefined;
         handlers.lost();
@@ -59,6 +67,18 @@ export function listen(url: string, channel: string, logger: Logger, handlers: L
     if (closed || dropped) return void client.end().catch(() => {});
     current = client;
     retryMs = RETRY_FIRST_MS;
+    probe = setInterval(() => {
+      const timeout = setTimeout(() => drop(new Error("the probe got no answer")), probeEvery.timeoutMs);
+      timeout.unref();
+      client.query("SELECT 1").then(
+        () => clearTimeout(timeout),
+        (err: Error) => {
+          clearTimeout(timeout);
+          drop(err);
+        },
+      );
+    }, probeEvery.everyMs);
+    probe.unref();
     handlers.listening();
   };
 

@@ -115,9 +115,9 @@ class CallState implements CallContext {
 
   get abortReason(): AppError | undefined {
     if (this.abortSignal) return this.abortSignal.aborted ? abortError(this.abortSignal) : undefined;
-    if (this.cancelled) return this.cancelled;
+    // First: at the deadline grpc-js closes the stream, which also reads as a cancel.
     if (this.deadline !== undefined && this.deadline <= Date.now()) return deadlineExceeded();
-    return undefined;
+    return this.cancelled;
   }
 
   /** Made on first use: a successful call at the default level logs nothing, and a pino child serialises its bindings when made. */
@@ -151,9 +151,6 @@ class CallState implements CallContext {
 /** Stands in for a request whose bytes are not a valid message. */
 const MALFORMED = Symbol("malformed request");
 
-/** The bytes of responses that never change: frozen objects, shared by many calls (the tenant cache's). */
-const encodedOnce = new WeakMap<object, Buffer>();
-
 /**
  * The definition both transports decode and encode with. grpc-js answers INTERNAL when
  * deserialising fails; a client's bad bytes are its own error, so the failure is carried to the
@@ -163,7 +160,7 @@ function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
   return Object.fromEntries(
     Object.entries(definition).map(([key, method]) => [
       key,
-      {
+      withEncodedOnce({
         ...method,
         requestDeserialize: (bytes: Buffer) => {
           try {
@@ -172,15 +169,23 @@ function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
             return MALFORMED;
           }
         },
-        responseSerialize: (value: object) => {
-          if (!Object.isFrozen(value)) return method.responseSerialize(value);
-          let bytes = encodedOnce.get(value);
-          if (!bytes) encodedOnce.set(value, (bytes = method.responseSerialize(value)));
-          return bytes;
-        },
-      },
+      }),
     ]),
   );
+}
+
+/** A frozen response never changes and is shared by many calls (the tenant cache's): its bytes are kept, per method. */
+function withEncodedOnce<M extends ServiceDefinition[string]>(method: M): M {
+  const encoded = new WeakMap<object, Buffer>();
+  return {
+    ...method,
+    responseSerialize: (value: object) => {
+      if (!Object.isFrozen(value)) return method.responseSerialize(value);
+      let bytes = encoded.get(value);
+      if (!bytes) encoded.set(value, (bytes = method.responseSerialize(value)));
+      return bytes;
+    },
+  };
 }
 
 /**

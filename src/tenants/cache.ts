@@ -5,13 +5,19 @@
 // itself as soon as the change returns, so its own clients never read their change stale;
 // another replica may answer the old tenant until the notice reaches it (milliseconds), as a
 // read from a Postgres standby may. While the notification connection is down nothing is
-// cached, since a notice could be missed; QOD_TENANT_CACHE_SIZE=0 turns the cache off.
+// cached, since a notice could be missed (db/listen.ts also probes it, so a connection that
+// died silently is noticed), and no entry lives longer than ENTRY_TTL_MS whatever happens.
+// QOD_TENANT_CACHE_SIZE=0 turns the cache off.
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import type { Tenant } from "../../gen/qod/v1/tenant";
 import { listen, type Listener } from "../db/listen";
 
 export const TENANT_CHANNEL = "qod_tenant_changed";
+/** The payload that means "every tenant" (a truncated table); never a tenant name. */
+const ALL_TENANTS = "*";
+/** The longest a tenant is served from memory, even if a notice was missed. */
+export const ENTRY_TTL_MS = 60_000;
 
 export interface TenantCache {
   /** The tenant from the cache, or from `load` (kept when nothing changed while it loaded). */
@@ -27,7 +33,7 @@ export interface TenantCache {
 }
 
 export function createTenantCache(stateUrl: string, size: number, logger: Logger): TenantCache {
-  const entries = size > 0 ? new LRUCache<string, Tenant>({ max: size }) : undefined;
+  const entries = size > 0 ? new LRUCache<string, Tenant>({ max: size, ttl: ENTRY_TTL_MS }) : undefined;
   let listener: Listener | undefined;
   let listening = false;
   // Bumped by every change seen: a load that began before a change may hold the old tenant,
@@ -62,7 +68,7 @@ export function createTenantCache(stateUrl: string, size: number, logger: Logger
     start() {
       if (!entries || listener) return;
       listener = listen(stateUrl, TENANT_CHANNEL, logger, {
-        notify: forget,
+        notify: (name) => (name === ALL_TENANTS ? dropAll() : forget(name)),
         listening: () => {
           dropAll(); // notices sent while not listening are lost
           listening = true;
