@@ -8,7 +8,7 @@ import type { Page } from "../pagination";
 import type { Role } from "./principal";
 import { AccessTokenAccountRow, AccessTokenRow, AccountRow, CredentialRow, UserRow } from "./rows";
 
-const userColumns = sql.fragment`u.id, u.tenant, u.username, u.role, u.created_at`;
+const userColumns = sql.fragment`u.id, u.tenant, u.username, u.role, u.created_at, u.session_epoch`;
 const inRealm = (tenant: string | null) => sql.fragment`coalesce(u.tenant, '') = ${tenant ?? ""}`;
 const Exists = z.object({ exists: z.boolean() });
 const Id = z.object({ id: z.string() });
@@ -70,14 +70,13 @@ export async function deleteUser(db: CommonQueryMethods, tenant: string | null, 
 }
 
 /**
- * Sets a new password and ends the account's sessions issued before this second, except
+ * Sets a new password and ends the account's sessions (its epoch moves on), except
  * `keptSession` (the jti of the session the change was made with, if any).
  */
 export async function updatePasswordHash(db: CommonQueryMethods, userId: string, passwordHash: string, keptSession: string | null): Promise<boolean> {
   const result = await db.query(sql.typeAlias("void")`
     UPDATE users
-    SET password_hash = ${passwordHash}, updated_at = now(),
-        sessions_valid_from = date_trunc('second', now()), kept_session = ${keptSession}
+    SET password_hash = ${passwordHash}, updated_at = now(), session_epoch = session_epoch + 1, kept_session = ${keptSession}
     WHERE id = ${userId}`);
   return result.rowCount > 0;
 }
@@ -87,12 +86,12 @@ export async function updatePasswordHash(db: CommonQueryMethods, userId: string,
  * disabled, the token was not revoked, and no password change since it was issued ended it
  * (migration 0006). Primary-key lookups only: this runs on every call.
  */
-export function findSessionAccount(db: CommonQueryMethods, session: { userId: string; jti: string; issuedAt: number }): Promise<AccountRow | null> {
+export function findSessionAccount(db: CommonQueryMethods, session: { userId: string; jti: string; epoch: number }): Promise<AccountRow | null> {
   return db.maybeOne(sql.type(AccountRow)`
     SELECT u.id, u.tenant, u.username, u.role
     FROM users u LEFT JOIN tenants t ON t.name = u.tenant
     WHERE u.id = ${session.userId} AND NOT coalesce(t.disabled, false)
-      AND (u.sessions_valid_from IS NULL OR to_timestamp(${session.issuedAt}) >= u.sessions_valid_from OR u.kept_session = ${session.jti})
+      AND (u.session_epoch = ${session.epoch} OR u.kept_session = ${session.jti})
       AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = ${session.jti})`);
 }
 

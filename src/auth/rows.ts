@@ -11,6 +11,8 @@ export const UserRow = z.object({
   username: z.string(),
   role: Role,
   created_at: z.number(),
+  /** Sessions issued now carry it; a password change moves it on (migration 0006). */
+  session_epoch: z.number(),
 });
 export type UserRow = z.infer<typeof UserRow>;
 

@@ -18,8 +18,8 @@ const loginRefused = () => new AppError("unauthenticated", "invalid username or 
 export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "logout" | "whoAmI" | "exchangeOidcToken" | "changePassword"> {
   const { pool, passwords, sessions, throttle, oidc } = deps;
 
-  async function openSession(account: AccountRef) {
-    const session = await sessions.issue(account);
+  async function openSession(account: AccountRef & { session_epoch: number }) {
+    const session = await sessions.issue(account, account.session_epoch);
     return {
       token: session.token,
       username: account.username,

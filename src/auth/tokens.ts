@@ -10,7 +10,8 @@ const ALGORITHM = "HS256";
 const SESSION_ISSUER = "qod";
 const SESSION_AUDIENCE = "qod-session";
 
-const SessionClaims = z.object({ sub: z.string().min(1), jti: z.string().min(1), exp: z.number(), iat: z.number() });
+// `epoch`: the account's session epoch when issued (absent in tokens older than it: epoch 0).
+const SessionClaims = z.object({ sub: z.string().min(1), jti: z.string().min(1), exp: z.number(), epoch: z.number().int().default(0) });
 const ServiceClaims = z.object({ sub: z.string().min(1).max(200).optional(), exp: z.number() });
 
 /** Verification failures, as opposed to bugs, which must still surface. */
@@ -26,14 +27,15 @@ export interface IssuedSession {
 export interface VerifiedSession {
   userId: string;
   jti: string;
-  /** Epoch seconds (the `iat` claim). */
-  issuedAt: number;
+  /** The account's session epoch when the token was issued. */
+  epoch: number;
   /** Epoch ms. */
   expiresAt: number;
 }
 
 export interface SessionTokens {
-  issue(account: AccountRef): Promise<IssuedSession>;
+  /** A session of `account`, tied to its current session epoch. */
+  issue(account: AccountRef, epoch: number): Promise<IssuedSession>;
   /** The claims of a well-signed, unexpired session token, or undefined. Revocation is the caller's check. */
   verify(token: string): Promise<VerifiedSession | undefined>;
 }
@@ -47,11 +49,11 @@ function scopeOf(account: AccountRef): string {
 export function createSessionTokens(secret: string, ttlSec: number): SessionTokens {
   const key = new TextEncoder().encode(secret);
   return {
-    async issue(account) {
+    async issue(account, epoch) {
       const jti = randomUUID();
       const now = Math.floor(Date.now() / 1000);
       const exp = now + ttlSec;
-      const token = await new SignJWT({ name: account.username, tenant: account.tenant, role: account.role, scope: scopeOf(account) })
+      const token = await new SignJWT({ name: account.username, tenant: account.tenant, role: account.role, scope: scopeOf(account), epoch })
         .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
         .setIssuer(SESSION_ISSUER)
         .setAudience(SESSION_AUDIENCE)
@@ -68,12 +70,12 @@ export function createSessionTokens(secret: string, ttlSec: number): SessionToke
           algorithms: [ALGORITHM],
           issuer: SESSION_ISSUER,
           audience: SESSION_AUDIENCE,
-          requiredClaims: ["exp", "iat", "jti", "sub"],
+          requiredClaims: ["exp", "jti", "sub"],
         });
         const claims = SessionClaims.safeParse(payload);
         if (!claims.success) return undefined;
-        const { sub, jti, iat, exp } = claims.data;
-        return { userId: sub, jti, issuedAt: iat, expiresAt: exp * 1000 };
+        const { sub, jti, epoch, exp } = claims.data;
+        return { userId: sub, jti, epoch, expiresAt: exp * 1000 };
       } catch (err) {
         if (isRejection(err)) return undefined;
         throw err;
