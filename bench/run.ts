@@ -583,8 +583,21 @@ async function main(opts: Options): Promise<number> {
   // ---- CreateDatabase alone, then a burst ------------------------------------------------------
   if (wanted("createdatabase")) {
     const tenant = tenantName(1);
-    const createFrame = (name: string) =>
-      grpcFrame(CreateDatabaseRequest.encode(CreateDatabaseRequest.fromPartial({ tenant, name, kind: "ducklake" })).finish()).toString("base64");
+    /** `count` CreateDatabase calls, `streams` at a time, named `<prefix><counter>`. */
+    const createDatabases = (prefix: string, streams: number, count: number) =>
+      runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
+        url: `http://${grpcAddress}`,
+        path: createDatabasePath,
+        headers: callHeaders,
+        frame: grpcFrame(
+          CreateDatabaseRequest.encode(CreateDatabaseRequest.fromPartial({ tenant, name: `${prefix}${PLACEHOLDER}`, kind: "ducklake" })).finish(),
+        ).toString("base64"),
+        placeholder: PLACEHOLDER,
+        connections: 1,
+        streams,
+        warmupMs: 0,
+        count,
+      } satisfies GrpcLoadConfig, serviceProbes);
     const first = await client.call(createDatabasePath, CreateDatabaseRequest.encode(CreateDatabaseRequest.fromPartial({ tenant, name: "bench_warm", kind: "ducklake" })).finish(), 120_000);
     if (first.code === 12 || databaseServiceUp === false) {
       const note = "DatabaseService answers UNIMPLEMENTED (not merged yet)";
@@ -595,17 +608,7 @@ async function main(opts: Options): Promise<number> {
     } else {
       try {
         if (first.code !== 0) throw new Error(`CreateDatabase verification: ${codeName(first.code)} ${first.details}`);
-        const single = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
-          url: `http://${grpcAddress}`,
-          path: createDatabasePath,
-          headers: callHeaders,
-          frame: createFrame(`bsgl${PLACEHOLDER}`),
-          placeholder: PLACEHOLDER,
-          connections: 1,
-          streams: 1,
-          warmupMs: 0,
-          count: opts.creates,
-        } satisfies GrpcLoadConfig, serviceProbes);
+        const single = await createDatabases("bsgl", 1, opts.creates);
         record({ id: "CreateDatabase", scenario: "CreateDatabase ducklake (1 at a time)", generator: "node-h2 1×1", state: errorCount(single) === 0 ? "ok" : "error", summary: single });
         checks.push(ratioCheck("CreateDatabase", results.CreateDatabase?.p50, results.B3?.p50, "×B3 p50", 1.5, "<="));
       } catch (err) {
@@ -613,17 +616,7 @@ async function main(opts: Options): Promise<number> {
       }
       const burstId = `CreateDatabase-x${opts.burst}`;
       try {
-        const burst = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
-          url: `http://${grpcAddress}`,
-          path: createDatabasePath,
-          headers: callHeaders,
-          frame: createFrame(`bbst${PLACEHOLDER}`),
-          placeholder: PLACEHOLDER,
-          connections: 1,
-          streams: opts.burst,
-          warmupMs: 0,
-          count: opts.burst,
-        } satisfies GrpcLoadConfig, serviceProbes);
+        const burst = await createDatabases("bbst", opts.burst, opts.burst);
         // All must have answered OK, and each must be a READY row with its Postgres database.
         const ready = await countRows(state, "databases", sql.fragment`starts_with(name, ${`${tenant}_bbst`}) AND status = 'READY'`);
         const inPg = await admin.oneFirst(

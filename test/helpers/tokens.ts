@@ -6,7 +6,8 @@ import { SignJWT } from "jose";
 import { z } from "zod";
 import type { DatabasePool } from "slonik";
 import { sql } from "../../src/db/sql";
-import { TEST_API_JWT_SECRET, TEST_SESSION_SECRET } from "./app";
+import { TEST_API_JWT_SECRET, TEST_API_KEY, TEST_SESSION_SECRET } from "./app";
+import type { CallOptions } from "./clients";
 
 /** base64url of a JSON value, as a JWT header or payload. */
 export const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -99,3 +100,13 @@ export function badSessionCredentials(sessionToken: (options?: Partial<SessionTo
     ],
   ];
 }
+
+/** Credentials that are no credential at all: none, a wrong static key, garbage, other schemes. */
+export const GARBAGE_CREDENTIALS: readonly CallOptions[] = [
+  {},
+  { apiKey: `${TEST_API_KEY}x` },
+  { apiKey: "not-a-token" },
+  { headers: { authorization: `Basic ${Buffer.from("admin:admin").toString("base64")}` } },
+  { headers: { authorization: "Bearer" } },
+  { bearer: "a.b.c" },
+];
