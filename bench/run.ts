@@ -282,10 +282,10 @@ async function main(opts: Options): Promise<number> {
   };
   await ensureTenants(TENANTS_SMALL);
 
-  /** An h2load run against the service, bracketed by the service's own count of failed calls. */
-  const h2loadService = async (url: string, dataFile: string | undefined, extra: Partial<Parameters<typeof runH2load>[0]> = {}): Promise<H2loadResult> => {
-    const before = service.failedCalls();
-    const result = await runH2load({
+  type H2loadOptions = Partial<Parameters<typeof runH2load>[0]>;
+  /** An h2load run at the run's concurrency and durations, with every gRPC call's headers. */
+  const h2loadRun = (url: string, dataFile: string | undefined, probes: CpuProbes, extra: H2loadOptions = {}) =>
+    runH2load({
       url,
       dataFile,
       headers,
@@ -295,7 +295,11 @@ async function main(opts: Options): Promise<number> {
       durationS: opts.durationS,
       logFile: path.join(tmp, "h2load.log"),
       ...extra,
-    }, serviceProbes);
+    }, probes);
+  /** An h2load run against the service, bracketed by the service's own count of failed calls. */
+  const h2loadService = async (url: string, dataFile: string | undefined, extra: H2loadOptions = {}): Promise<H2loadResult> => {
+    const before = service.failedCalls();
+    const result = await h2loadRun(url, dataFile, serviceProbes, extra);
     const failed = service.failedCalls() - before;
     if (failed > 0) result.errors = { ...result.errors, grpc_failed_calls: failed };
     return result;
@@ -374,16 +378,7 @@ async function main(opts: Options): Promise<number> {
       server = await startBare(run.mode);
       const s: Summary = run.node
         ? await getTenantNodeLoad(`http://127.0.0.1:${server.port}`, server.probes)
-        : await runH2load({
-            url: `http://127.0.0.1:${server.port}${getTenantPath}`,
-            dataFile: getTenantFile,
-            headers,
-            clients: opts.connections,
-            streams: opts.streams,
-            warmupS: opts.warmupS,
-            durationS: opts.durationS,
-            logFile: path.join(tmp, "h2load.log"),
-          }, run.mode === "noop" ? { app: server.probes.app as () => number } : server.probes);
+        : await h2loadRun(`http://127.0.0.1:${server.port}${getTenantPath}`, getTenantFile, run.mode === "noop" ? { app: server.probes.app as () => number } : server.probes);
       if (server.failures() > 0) s.errors = { ...s.errors, failed_reads: server.failures() };
       record({ id: run.id, scenario: run.scenario, generator, state: "ok", summary: s });
     } catch (err) {
