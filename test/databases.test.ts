@@ -10,6 +10,7 @@ import { databaseHandlers } from "../src/databases/handlers";
 import { createServers, type Servers } from "../src/databases/provision";
 import { createVault, openSecrets } from "../src/databases/vault";
 import { freePort } from "../src/db/embedded";
+import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
 import { AppError } from "../src/errors";
 import { createLogger } from "../src/logger";
@@ -337,6 +338,36 @@ describe("DatabaseService", function () {
         SELECT action, details FROM audit_log WHERE target = ${`${p}_upd`} ORDER BY id`);
       assert.deepEqual(audit.map((a) => a.action), ["database.create", "database.update", "database.update"]);
       assert.deepEqual(audit[1]?.details.metastore, ["schemaName", "pgUser"]);
+    });
+
+    it("adds a schema it names to the DuckLake catalog, once, as a commit of its own", async () => {
+      const database = await create("sch", { defaultSchema: "mart" });
+      const full = `${p}_sch`;
+      const catalog = (schemas: string[]) => assertCatalog(postgres().target, full, { schemas, dataPath: database.effectiveDataPath });
+      await catalog(["main", "mart"]);
+      await app.clients.databases.updateDatabase({ tenant, name: "sch", defaultSchema: "reports" });
+      await catalog(["main", "mart", "reports"]);
+      await app.clients.databases.updateDatabase({ tenant, name: "sch", metastore: { schemaName: "raw" } });
+      await catalog(["main", "mart", "reports", "raw"]);
+      for (const defaultSchema of ["mart", "", "reports"]) await app.clients.databases.updateDatabase({ tenant, name: "sch", defaultSchema });
+      await catalog(["main", "mart", "reports", "raw"]);
+      // Each schema is its own snapshot, taking the next catalog id, as DuckDB's CREATE SCHEMA commits it.
+      const db = await createPool(pgUrl(postgres().target, full), quietLogger, { maximumPoolSize: 1 });
+      try {
+        const rows = await db.any(sql.type(z.object({ schema_id: z.coerce.number(), begin_snapshot: z.coerce.number(), schema_name: z.string() }))`
+          SELECT schema_id, begin_snapshot, schema_name FROM ducklake_schema ORDER BY schema_id`);
+        assert.deepEqual(rows, [
+          { schema_id: 0, begin_snapshot: 0, schema_name: "main" },
+          { schema_id: 1, begin_snapshot: 1, schema_name: "mart" },
+          { schema_id: 2, begin_snapshot: 2, schema_name: "reports" },
+          { schema_id: 3, begin_snapshot: 3, schema_name: "raw" },
+        ]);
+        const latest = await db.one(sql.type(z.object({ snapshot_id: z.coerce.number(), schema_version: z.coerce.number(), next_catalog_id: z.coerce.number() }))`
+          SELECT snapshot_id, schema_version, next_catalog_id FROM ducklake_snapshot ORDER BY snapshot_id DESC LIMIT 1`);
+        assert.deepEqual(latest, { snapshot_id: 3, schema_version: 3, next_catalog_id: 4 });
+      } finally {
+        await db.end();
+      }
     });
 
     it("refuses to move a provisioned database to another server, and bad entries", async () => {

@@ -211,23 +211,67 @@ export function catalogStatements(options: CatalogOptions): QuerySqlToken[] {
       VALUES (0, ${sql.uuid(mainUuid)}, 0, NULL, 'main', 'main/', true)`,
   );
 
-  // One commit per schema, as FlushChanges does for CREATE SCHEMA: snapshot_id + 1, schema_version + 1
-  // (a schema change), schema_id taken from next_catalog_id which then moves on; next_file_id stays.
-  extraSchemas(options.schemas).forEach((name, i) => {
-    const snapshotId = i + 1;
-    const schemaId = i + 1; // the previous snapshot's next_catalog_id
-    const uuid = randomUUID();
-    statements.push(
-      // clock_timestamp(): later snapshots must not share snapshot 0's transaction time.
-      voidQuery`INSERT INTO ducklake_snapshot (snapshot_id, snapshot_time, schema_version, next_catalog_id, next_file_id)
-        VALUES (${snapshotId}, clock_timestamp(), ${snapshotId}, ${schemaId + 1}, 0)`,
-      voidQuery`INSERT INTO ducklake_snapshot_changes (snapshot_id, changes_made, author, commit_message, commit_extra_info)
-        VALUES (${snapshotId}, ${`created_schema:${quoteName(name)}`}, NULL, NULL, NULL)`,
-      voidQuery`INSERT INTO ducklake_schema (schema_id, schema_uuid, begin_snapshot, end_snapshot, schema_name, path, path_is_relative)
-        VALUES (${schemaId}, ${sql.uuid(uuid)}, ${snapshotId}, NULL, ${name}, ${schemaPath(name, uuid)}, true)`,
-    );
-  });
+  let previous: Snapshot = { snapshot_id: 0, schema_version: 0, next_catalog_id: 1, next_file_id: 0 };
+  for (const name of extraSchemas(options.schemas)) {
+    const commit = createSchemaCommit(previous, name);
+    statements.push(...commit.statements);
+    previous = commit.snapshot;
+  }
   return statements;
+}
+
+// BIGINT columns: slonik reads them as bigint.
+const Snapshot = z.object({
+  snapshot_id: z.coerce.number(),
+  schema_version: z.coerce.number(),
+  next_catalog_id: z.coerce.number(),
+  next_file_id: z.coerce.number(),
+});
+type Snapshot = z.infer<typeof Snapshot>;
+
+/**
+ * The commit of one CREATE SCHEMA after snapshot `previous`, as the extension's FlushChanges
+ * writes it: snapshot_id + 1, schema_version + 1 (a schema change), schema_id taken from
+ * next_catalog_id which then moves on; next_file_id stays.
+ */
+function createSchemaCommit(previous: Snapshot, name: string): { statements: QuerySqlToken[]; snapshot: Snapshot } {
+  const snapshot = {
+    snapshot_id: previous.snapshot_id + 1,
+    schema_version: previous.schema_version + 1,
+    next_catalog_id: previous.next_catalog_id + 1,
+    next_file_id: previous.next_file_id,
+  };
+  const schemaId = previous.next_catalog_id;
+  const uuid = randomUUID();
+  const statements = [
+    // clock_timestamp(): later snapshots must not share an earlier one's transaction time.
+    voidQuery`INSERT INTO ducklake_snapshot (snapshot_id, snapshot_time, schema_version, next_catalog_id, next_file_id)
+      VALUES (${snapshot.snapshot_id}, clock_timestamp(), ${snapshot.schema_version}, ${snapshot.next_catalog_id}, ${snapshot.next_file_id})`,
+    voidQuery`INSERT INTO ducklake_snapshot_changes (snapshot_id, changes_made, author, commit_message, commit_extra_info)
+      VALUES (${snapshot.snapshot_id}, ${`created_schema:${quoteName(name)}`}, NULL, NULL, NULL)`,
+    voidQuery`INSERT INTO ducklake_schema (schema_id, schema_uuid, begin_snapshot, end_snapshot, schema_name, path, path_is_relative)
+      VALUES (${schemaId}, ${sql.uuid(uuid)}, ${snapshot.snapshot_id}, NULL, ${name}, ${schemaPath(name, uuid)}, true)`,
+  ];
+  return { statements, snapshot };
+}
+
+/**
+ * Adds to an existing catalog the schemas it does not hold (live), each as its own commit after
+ * the catalog's latest snapshot; returns those added. Run it in a transaction: a DuckDB client
+ * committing at the same moment makes the snapshot id collide, and the whole is refused.
+ */
+export async function addSchemas(connection: CommonQueryMethods, schemas: readonly string[]): Promise<string[]> {
+  const added: string[] = [];
+  for (const name of extraSchemas(schemas)) {
+    const live = await connection.exists(sql.type(z.object({ exists: z.boolean() }))`
+      SELECT 1 FROM ducklake_schema WHERE schema_name = ${name} AND end_snapshot IS NULL`);
+    if (live) continue;
+    const latest = await connection.one(sql.type(Snapshot)`
+      SELECT snapshot_id, schema_version, next_catalog_id, next_file_id FROM ducklake_snapshot ORDER BY snapshot_id DESC LIMIT 1`);
+    for (const statement of createSchemaCommit(latest, name).statements) await connection.query(statement);
+    added.push(name);
+  }
+  return added;
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   unlockDatabaseNames,
   updateDatabaseSettings,
 } from "./queries";
+import { effectiveTarget } from "./provision";
 import { isUnsettled, settle, type LifecycleDeps } from "./reconcile";
 import { toDatabase } from "./rows";
 import { mergeSettings, validateCreateDatabase, validateDatabaseRef, validateDeleteDatabase, validateUpdateDatabase } from "./validate";
@@ -140,6 +141,13 @@ export function databaseHandlers(deps: LifecycleDeps, config: Pick<Config, "data
           current.kind,
           command,
         );
+        // A schema the update names goes into the catalog before the row names it. Adding one the
+        // catalog holds does nothing, so a retried transaction may run this again.
+        const schemas = [settings.metastore.schemaName ?? "", settings.defaultSchema].filter((s) => s !== "");
+        const named = settings.defaultSchema !== current.default_schema || settings.metastore.schemaName !== current.metastore.schemaName;
+        if (current.kind === "ducklake" && current.status === "READY" && named && schemas.length > 0) {
+          await deps.servers.addCatalogSchemas(effectiveTarget(deps.defaults, settings.metastore, settings.secrets), current.name, schemas);
+        }
         const updated = await updateDatabaseSettings(tx, current.id, { ...settings, secrets: sealSecrets(vault, current.id, settings.secrets) });
         // Key names only: values may be secrets.
         await insertAudit(tx, ctx, {

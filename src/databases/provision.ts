@@ -11,7 +11,7 @@ import { errorCode } from "../db/errors";
 import { createPool, pgUrl } from "../db/pool";
 import { sql } from "../db/sql";
 import { AppError, invalid } from "../errors";
-import { initializeCatalog, verifyCatalog, type CatalogOptions } from "./ducklake";
+import { addSchemas, initializeCatalog, verifyCatalog, type CatalogOptions } from "./ducklake";
 import type { Secrets } from "./vault";
 
 export const CREATED_BY = `qod-control-plane ${version}`;
@@ -48,6 +48,8 @@ export interface Servers {
   createDatabase(target: PgTarget, name: string, beforeSend: () => Promise<void>): Promise<void>;
   /** Writes the whole DuckLake catalog in one transaction on the new database. */
   writeCatalog(target: PgTarget, name: string, options: CatalogOptions): Promise<void>;
+  /** Adds the schemas the database's catalog lacks, in one transaction; returns those added. */
+  addCatalogSchemas(target: PgTarget, name: string, schemas: readonly string[]): Promise<string[]>;
   /** Whether the database exists, and if so whether it holds a whole catalog. */
   inspect(target: PgTarget, name: string): Promise<CatalogState>;
   dropDatabase(target: PgTarget, name: string): Promise<void>;
@@ -146,6 +148,21 @@ export function createServers(logger: Logger): Servers {
 
     writeCatalog: (target, name, options) =>
       guarded("catalog", () => onDatabase(target, name, (db) => db.transaction((tx) => initializeCatalog(tx, options)))),
+
+    addCatalogSchemas: (target, name, schemas) =>
+      guarded("catalog", () =>
+        onDatabase(target, name, async (db) => {
+          // A DuckDB client committing at the same moment takes the same snapshot id: try again.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await db.transaction((tx) => addSchemas(tx, schemas));
+            } catch (err) {
+              if (errorCode(err) !== "23505") throw err;
+              if (attempt === CREATE_ATTEMPTS) throw new AppError("unavailable", "the catalog kept changing while the schema was added; retry");
+            }
+          }
+        }),
+      ),
 
     inspect: (target, name) =>
       guarded("inspect", async () => {

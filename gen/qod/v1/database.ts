@@ -2433,7 +2433,8 @@ export const DatabaseServiceService = {
   /**
    * Changes a database's metastore, object store, default database or default schema. Map
    * entries are merged into the stored maps: a key with an empty value removes it, and an
-   * omitted secret is kept.
+   * omitted secret is kept. A schema it names (default schema, metastore schemaName) that a
+   * ready DuckLake catalog lacks is added to the catalog first, as DuckDB's CREATE SCHEMA would.
    */
   updateDatabase: {
     path: "/qod.v1.DatabaseService/UpdateDatabase" as const,
@@ -2488,7 +2489,8 @@ export interface DatabaseServiceServer extends UntypedServiceImplementation {
   /**
    * Changes a database's metastore, object store, default database or default schema. Map
    * entries are merged into the stored maps: a key with an empty value removes it, and an
-   * omitted secret is kept.
+   * omitted secret is kept. A schema it names (default schema, metastore schemaName) that a
+   * ready DuckLake catalog lacks is added to the catalog first, as DuckDB's CREATE SCHEMA would.
    */
   updateDatabase: handleUnaryCall<UpdateDatabaseRequest, Database>;
   /**
@@ -2556,7 +2558,8 @@ export interface DatabaseServiceClient extends Client {
   /**
    * Changes a database's metastore, object store, default database or default schema. Map
    * entries are merged into the stored maps: a key with an empty value removes it, and an
-   * omitted secret is kept.
+   * omitted secret is kept. A schema it names (default schema, metastore schemaName) that a
+   * ready DuckLake catalog lacks is added to the catalog first, as DuckDB's CREATE SCHEMA would.
    */
   updateDatabase(
     request: UpdateDatabaseRequest,
