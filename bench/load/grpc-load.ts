@@ -9,13 +9,9 @@
 // field); each call overwrites it with a fresh zero-padded counter, so lengths never change.
 import http2 from "node:http2";
 import { performance } from "node:perf_hooks";
+import { ownCpuUs } from "../lib/cpu";
+import { printResult } from "../lib/script";
 import { summarize } from "../lib/stats";
-
-/** This process's CPU time so far (user + system), µs. */
-const cpuTotalUs = () => {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-};
 
 export interface GrpcLoadConfig {
   /** e.g. http://127.0.0.1:50051 */
@@ -131,19 +127,7 @@ export async function runGrpcLoad(config: GrpcLoadConfig): Promise<ReturnType<ty
   await Promise.all(sessions.flatMap((session) => Array.from({ length: config.streams }, () => worker(session))));
   for (const s of sessions) s.close();
   const seconds = countMode ? (lastEnd - t0) / 1000 : (config.durationMs ?? 5_000) / 1000;
-  return { ...summarize(latencies, seconds, errors), sent, okTotal , selfCpuUs: cpuTotalUs() };
+  return { ...summarize(latencies, seconds, errors), sent, okTotal, selfCpuUs: ownCpuUs() };
 }
 
-if (require.main === module) {
-  const config = JSON.parse(process.argv[2] ?? "{}") as GrpcLoadConfig;
-  runGrpcLoad(config).then(
-    (summary) => {
-      process.stdout.write(`${JSON.stringify(summary)}\n`);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`grpc-load: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) printResult("grpc-load", runGrpcLoad(JSON.parse(process.argv[2] ?? "{}") as GrpcLoadConfig));

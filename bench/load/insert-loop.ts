@@ -6,13 +6,9 @@
 import { performance } from "node:perf_hooks";
 import { createPool, createSqlTag } from "slonik";
 import { z } from "zod";
+import { ownCpuUs } from "../lib/cpu";
+import { printResult } from "../lib/script";
 import { summarize } from "../lib/stats";
-
-/** This process's CPU time so far (user + system), µs. */
-const cpuTotalUs = () => {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-};
 
 export interface InsertLoopConfig {
   /** postgres:// URL of the database holding the table (created when missing). */
@@ -64,18 +60,7 @@ async function main(config: InsertLoopConfig): Promise<ReturnType<typeof summari
   };
   await Promise.all(Array.from({ length: config.workers }, worker));
   await pool.end();
-  return { ...summarize(latencies, config.durationMs / 1000, errors), sent , selfCpuUs: cpuTotalUs() };
+  return { ...summarize(latencies, config.durationMs / 1000, errors), sent, selfCpuUs: ownCpuUs() };
 }
 
-if (require.main === module) {
-  main(JSON.parse(process.argv[2] ?? "{}") as InsertLoopConfig).then(
-    (summary) => {
-      process.stdout.write(`${JSON.stringify(summary)}\n`);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`insert-loop: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) printResult("insert-loop", main(JSON.parse(process.argv[2] ?? "{}") as InsertLoopConfig));
