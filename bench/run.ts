@@ -241,7 +241,8 @@ async function main(opts: Options): Promise<number> {
   log(`starting the service (gRPC ${grpcPort}, HTTP ${httpPort}${opts.profile ? ", CPU profile" : ""})`);
   if (opts.profile) mkdirSync(profileDir, { recursive: true });
   const serviceNodeArgs = [...opts.nodeArgs, ...(opts.profile ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [])];
-  const serviceCommand = ["node", ...serviceNodeArgs, ...startCommand().flags, startCommand().entry].join(" ");
+  const start = startCommand();
+  const serviceCommand = ["node", ...serviceNodeArgs, ...start.flags, start.entry].join(" ");
   log(`service command: ${serviceCommand}`);
   const service: ServiceProcess = await startService(serviceEnv, grpcAddress, serviceNodeArgs);
   onCleanup("service", async () => void (await service.stop()));
