@@ -5,28 +5,23 @@ import { AuthServiceService } from "../gen/qod/v1/auth";
 import { DatabaseServiceService } from "../gen/qod/v1/database";
 import { PoolServiceService } from "../gen/qod/v1/pool";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
-import { createAuthenticator } from "./auth/authenticator";
-import { createAuthDeps } from "./auth/deps";
-import { authHandlers } from "./auth/handlers";
-import { seedAdmin } from "./auth/seed";
+import { authHandlers, createAuthDeps, createAuthenticator, seedAdmin } from "./auth";
 import type { Config, PgTarget } from "./config";
-import { databaseHandlers } from "./databases/handlers";
-import { createServers } from "./databases/provision";
-import { createReconciler } from "./databases/reconcile";
-import { createVault } from "./databases/vault";
+import { createLifecycle, createReconciler, createServers, createVault, databaseHandlers } from "./databases";
+import { mapDatabaseError } from "./db/errors";
 import type { StateDatabase } from "./db/state";
 import { createGateway } from "./gateway/server";
-import { poolHandlers } from "./pools/handlers";
-import { compose } from "./server/context";
+import { poolHandlers } from "./pools";
+import { bindService } from "./server/bind";
 import { createGrpcServer, type GrpcService } from "./server/grpc";
+import type { Invoker } from "./server/invoker";
 import { authenticateMiddleware } from "./server/middleware/authenticate";
+import { compose } from "./server/middleware/compose";
 import { deadlineMiddleware } from "./server/middleware/deadline";
 import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
-import { bindService, type Invoker } from "./server/unary";
-import { createTenantCache } from "./tenants/cache";
-import { tenantHandlers } from "./tenants/handlers";
+import { createTenantCache, tenantHandlers } from "./tenants";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -48,14 +43,20 @@ export function createApp(deps: AppDeps): App {
   const { config, state, logger } = deps;
   const { pool } = state;
   const auth = createAuthDeps(pool, config);
-  const authenticator = createAuthenticator(auth);
   // Pools on the servers that hold tenant databases, shared by DatabaseService and the reconciler.
   const servers = createServers(logger);
-  const lifecycle = { pool, lockPool: state.lockPool, lockSlots: state.lockSlots, servers, vault: createVault(config.vaultEncKey), defaults: deps.target, logger };
-  const reconciler = createReconciler(lifecycle, config.reconcileIntervalSec * 1000);
+  const lifecycle = createLifecycle({
+    lockPool: state.lockPool,
+    lockSlots: state.lockSlots,
+    servers,
+    vault: createVault(config.vaultEncKey),
+    defaults: deps.target,
+    logger,
+  });
+  const reconciler = createReconciler(() => lifecycle.settleAbandoned(), config.reconcileIntervalSec * 1000, logger);
   const tenantCache = createTenantCache(state.url, config.tenantCacheSize, logger);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
-  const wrap = compose([loggingMiddleware(logger), errorsMiddleware, deadlineMiddleware, authenticateMiddleware(authenticator)]);
+  const wrap = compose([loggingMiddleware(logger), errorsMiddleware(mapDatabaseError), deadlineMiddleware, authenticateMiddleware(createAuthenticator(auth))]);
   // Every method by path, for the gateway to call in-process.
   const invokers = new Map<string, Invoker>();
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => {
@@ -68,7 +69,7 @@ export function createApp(deps: AppDeps): App {
     [
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool, tenantCache)),
       service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool, tenantCache)),
-      service("qod.v1.DatabaseService", DatabaseServiceService, databaseHandlers(lifecycle, config)),
+      service("qod.v1.DatabaseService", DatabaseServiceService, databaseHandlers({ pool, lifecycle, defaults: deps.target, config })),
       service("qod.v1.AuthService", AuthServiceService, authHandlers(auth)),
     ],
     descriptor,

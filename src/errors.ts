@@ -1,32 +1,102 @@
-// The one error type handlers throw, the reason → gRPC code table (SPEC §4), and the
-// conversion to a grpc-js status carrying google.rpc.Status details.
+// The one error type handlers throw, the closed set of reasons a client can see (SPEC §4), the
+// reason → gRPC code table, and the conversion to a grpc-js status carrying google.rpc.Status.
 import { Metadata, status as Code, type StatusObject } from "@grpc/grpc-js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details";
 import { Status } from "../gen/google/rpc/status";
 
 export const ERROR_DOMAIN = "qod.v1";
 
-/** Every reason a client can see. `invalid_*` reasons name the rule that failed. */
-export type Reason =
-  | `invalid_${string}`
-  | "unauthenticated"
-  | "tenant_forbidden"
-  | "superuser_required"
-  | "admin_required"
-  | "not_found"
-  | "exists"
-  | "has_pools"
-  | "rate_limited"
-  | "quota_exceeded"
-  | "unavailable"
-  | "cancelled"
-  | "deadline_exceeded"
-  | "unimplemented"
-  | "internal";
+/**
+ * Every reason a client can see, and nowhere else: SPEC §4's reasons, each `invalid_*` reason by
+ * name (the rule that failed), and the ones a transport gives (cancelled, deadline, unknown method).
+ */
+export const REASONS = [
+  // INVALID_ARGUMENT: which input was wrong.
+  "invalid_argument",
+  "invalid_auth_config",
+  "invalid_auth_provider",
+  "invalid_body_size",
+  "invalid_credential",
+  "invalid_current_password",
+  "invalid_data_path",
+  "invalid_default_database",
+  "invalid_default_schema",
+  "invalid_display_name",
+  "invalid_expire_time",
+  "invalid_id",
+  "invalid_id_token",
+  "invalid_kind",
+  "invalid_metastore",
+  "invalid_name",
+  "invalid_object_store",
+  "invalid_page_size",
+  "invalid_page_token",
+  "invalid_password",
+  "invalid_request_id",
+  "invalid_role",
+  "invalid_size",
+  "invalid_tenant",
+  "invalid_tenant_db",
+  "invalid_username",
+  // The rest of SPEC §4.
+  "unauthenticated",
+  "tenant_forbidden",
+  "superuser_required",
+  "admin_required",
+  "not_found",
+  "exists",
+  "has_pools",
+  "rate_limited",
+  "quota_exceeded",
+  "unavailable",
+  // What transports and the server itself answer.
+  "cancelled",
+  "deadline_exceeded",
+  "unimplemented",
+  "internal",
+] as const;
 
+export type Reason = (typeof REASONS)[number];
+/** The reasons of INVALID_ARGUMENT, each naming the rule that failed. */
+export type InvalidReason = Extract<Reason, `invalid_${string}`>;
+
+const KNOWN: ReadonlySet<string> = new Set(REASONS);
+
+/** Whether a stored or received string is one of the reasons (for values read back from the state). */
+export function isReason(value: string): value is Reason {
+  return KNOWN.has(value);
+}
+
+/** The gRPC code of each reason. Exhaustive: a reason added to REASONS without a code does not compile. */
 export function codeForReason(reason: Reason): Code {
-  if (reason.startsWith("invalid_")) return Code.INVALID_ARGUMENT;
   switch (reason) {
+    case "invalid_argument":
+    case "invalid_auth_config":
+    case "invalid_auth_provider":
+    case "invalid_body_size":
+    case "invalid_credential":
+    case "invalid_current_password":
+    case "invalid_data_path":
+    case "invalid_default_database":
+    case "invalid_default_schema":
+    case "invalid_display_name":
+    case "invalid_expire_time":
+    case "invalid_id":
+    case "invalid_id_token":
+    case "invalid_kind":
+    case "invalid_metastore":
+    case "invalid_name":
+    case "invalid_object_store":
+    case "invalid_page_size":
+    case "invalid_page_token":
+    case "invalid_password":
+    case "invalid_request_id":
+    case "invalid_role":
+    case "invalid_size":
+    case "invalid_tenant":
+    case "invalid_tenant_db":
+    case "invalid_username":
+      return Code.INVALID_ARGUMENT;
     case "unauthenticated":
       return Code.UNAUTHENTICATED;
     case "tenant_forbidden":
@@ -50,16 +120,22 @@ export function codeForReason(reason: Reason): Code {
       return Code.DEADLINE_EXCEEDED;
     case "unimplemented":
       return Code.UNIMPLEMENTED;
-    default:
+    case "internal":
       return Code.INTERNAL;
+    default:
+      return unreachable(reason);
   }
+}
+
+function unreachable(value: never): never {
+  throw new TypeError(`no gRPC code for reason ${String(value)}`);
 }
 
 /** One bad field of a request: `field` is the proto field path (snake_case, as BadRequest wants). */
 export interface FieldViolation {
   field: string;
   description: string;
-  reason: `invalid_${string}`;
+  reason: InvalidReason;
 }
 
 /**

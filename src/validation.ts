@@ -1,5 +1,5 @@
 // Name rules (SPEC §6) and a collector of field violations, shared by every domain's validate.ts.
-import { invalid, type FieldViolation } from "./errors";
+import { invalid, type AppError, type FieldViolation, type InvalidReason } from "./errors";
 
 /** Tenant names, database suffixes and pool names, after lowercasing. */
 export const NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
@@ -8,17 +8,30 @@ export const IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** Postgres keeps NAMEDATALEN-1 bytes of an identifier; longer names are rejected, never truncated. */
 export const MAX_IDENTIFIER_BYTES = 63;
 
+/**
+ * How a name given in a request is compared and stored: trimmed and lowercased. Authorization
+ * (auth/principal.ts) and validation (and so every query) read names through this one function.
+ */
+export function normalizeName(value: string): string {
+  return value.trim().toLowerCase();
+}
+
+/** Whether `value` is one of a closed set's values. */
+export function isOneOf<T extends string>(values: readonly T[], value: string): value is T {
+  return (values as readonly string[]).includes(value);
+}
+
 export class Violations {
   private readonly list: FieldViolation[] = [];
 
-  add(field: string, reason: FieldViolation["reason"], description: string): this {
+  add(field: string, reason: InvalidReason, description: string): this {
     this.list.push({ field, reason, description });
     return this;
   }
 
   /** Validates a name field against NAME_PATTERN and returns it lowercased. */
-  name(field: string, value: string, reason: FieldViolation["reason"] = "invalid_name"): string {
-    const name = value.trim().toLowerCase();
+  name(field: string, value: string, reason: InvalidReason = "invalid_name"): string {
+    const name = normalizeName(value);
     if (name === "") this.add(field, reason, "is required");
     else if (!NAME_PATTERN.test(name)) {
       this.add(field, reason, "must start with a letter and hold only letters, digits and underscores, at most 63 of them");
@@ -26,13 +39,14 @@ export class Violations {
     return name;
   }
 
-  get empty(): boolean {
-    return this.list.length === 0;
-  }
-
   /** Throws INVALID_ARGUMENT with every violation collected so far. */
   throwIfAny(): void {
-    if (this.list.length > 0) throw invalid(this.list);
+    if (this.list.length > 0) throw this.error();
+  }
+
+  /** INVALID_ARGUMENT with every violation collected so far (at least one). */
+  error(): AppError {
+    return invalid(this.list);
   }
 }
 
@@ -47,7 +61,7 @@ export interface DatabaseName {
  * (`acme_sales`). The result must fit 63 bytes: it is rejected, never truncated.
  */
 export function databaseName(v: Violations, field: string, tenant: string, value: string): DatabaseName {
-  const given = value.trim().toLowerCase();
+  const given = normalizeName(value);
   const suffix = given.startsWith(`${tenant}_`) ? given.slice(tenant.length + 1) : given;
   v.name(field, suffix);
   const full = `${tenant}_${suffix}`;

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import type { DatabasePool } from "slonik";
 import { DatabaseStatus } from "../gen/qod/v1/database";
-import { effectiveTarget } from "../src/databases/provision";
+import { effectiveTarget } from "../src/databases/servers";
 import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
 import { startTestApp, type TestApp } from "./helpers/app";

@@ -5,16 +5,16 @@ import { Writable } from "node:stream";
 import { Metadata, status } from "@grpc/grpc-js";
 import { z } from "zod";
 import { DatabaseStatus, type Database } from "../gen/qod/v1/database";
-import type { Principal } from "../src/auth/principal";
-import { databaseHandlers } from "../src/databases/handlers";
-import { createServers, type Servers } from "../src/databases/provision";
+import type { Principal } from "../src/call/principal";
+import { createLifecycle, databaseHandlers } from "../src/databases";
+import { createServers, type Servers } from "../src/databases/servers";
 import { createVault, openSecrets } from "../src/databases/vault";
 import { freePort } from "../src/db/embedded";
 import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
 import { AppError } from "../src/errors";
 import { createLogger } from "../src/logger";
-import type { AuthedContext } from "../src/server/context";
+import type { AuthedContext } from "../src/call/context";
 import { startTestApp, TEST_API_KEY, TEST_VAULT_KEY, type TestApp } from "./helpers/app";
 import { expectError } from "./helpers/clients";
 import { assertCatalog, dropDatabasesWithPrefix, pgDatabases } from "./helpers/databases";
@@ -521,7 +521,8 @@ describe("DatabaseService", function () {
 
     before(() => {
       servers = createServers(quietLogger);
-      handlers = databaseHandlers({ pool: app.pool, lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: postgres().target, logger: quietLogger }, app.config);
+      const lifecycle = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: postgres().target, logger: quietLogger });
+      handlers = databaseHandlers({ pool: app.pool, lifecycle, defaults: postgres().target, config: app.config });
     });
     after(() => servers.end());
 

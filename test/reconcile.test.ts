@@ -6,9 +6,9 @@ import { status } from "@grpc/grpc-js";
 import type { DatabasePool } from "slonik";
 import { z } from "zod";
 import { DatabaseStatus } from "../gen/qod/v1/database";
-import { CREATED_BY, createServers, type Servers } from "../src/databases/provision";
+import { createLifecycle, type Lifecycle } from "../src/databases/lifecycle";
 import { lockDatabaseName } from "../src/databases/queries";
-import { createReconciler, type LifecycleDeps } from "../src/databases/reconcile";
+import { CREATED_BY, createServers, type Servers } from "../src/databases/servers";
 import { createVault } from "../src/databases/vault";
 import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
@@ -21,7 +21,7 @@ describe("Reconciler", function () {
   this.timeout(120_000);
   let app: TestApp;
   let servers: Servers;
-  let deps: LifecycleDeps;
+  let lifecycle: Lifecycle;
   const p = uniquePrefix("r");
   const tenant = p;
   const target = () => sharedPostgres().target;
@@ -45,7 +45,7 @@ describe("Reconciler", function () {
   }
 
   const makeDatabase = (suffix: string, withCatalog: boolean) =>
-    servers.createDatabase(target(), full(suffix), async () => {}).then(() =>
+    servers.withAdmin(target(), (admin) => admin.createDatabase(full(suffix))).then(() =>
       withCatalog ? servers.writeCatalog(target(), full(suffix), { dataPath: dataPath(suffix), encrypted: false, createdBy: CREATED_BY, schemas: [] }) : undefined,
     );
 
@@ -54,7 +54,7 @@ describe("Reconciler", function () {
     app = await startTestApp({ env: { QOD_RECONCILE_INTERVAL_SEC: "86400" } });
     await app.clients.tenants.createTenant({ name: tenant });
     servers = createServers(quietLogger);
-    deps = { pool: app.pool, lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger };
+    lifecycle = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger });
   });
   after(async () => {
     await servers?.end();
@@ -88,9 +88,9 @@ describe("Reconciler", function () {
     });
     await holding;
 
-    const first = createReconciler(deps, 60_000, 5_000);
-    const second = createReconciler(deps, 60_000, 5_000);
-    const counts = await Promise.all([first.runOnce(), second.runOnce()]);
+    // Two reconcilers' passes at once (as two replicas run them).
+    const second = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger });
+    const counts = await Promise.all([lifecycle.settleAbandoned(5_000), second.settleAbandoned(5_000)]);
     assert.equal(counts[0] + counts[1], 5, `settled ${counts.join(" + ")}`);
 
     assert.equal((await stateOf("whole"))?.status, "READY");
@@ -108,9 +108,9 @@ describe("Reconciler", function () {
     release();
     await worker;
     await live.end();
-    assert.equal(await first.runOnce(), 1);
+    assert.equal(await lifecycle.settleAbandoned(5_000), 1);
     assert.equal((await stateOf("busy"))?.status, "FAILED");
-    assert.equal(await createReconciler(deps, 60_000, 0).runOnce(), 1);
+    assert.equal(await lifecycle.settleAbandoned(0), 1);
     assert.equal((await stateOf("young"))?.status, "FAILED");
   });
 
@@ -138,7 +138,7 @@ describe("Reconciler", function () {
       INSERT INTO databases (id, tenant, name, suffix, kind, status, updated_at)
       VALUES (${`td-${randomBytes(16).toString("hex")}`}, ${t}, ${`${t}_x`}, 'x', 'ducklake', 'PROVISIONING', now() - interval '1 minute')`);
     await expectError(app.clients.tenants.deleteTenant({ name: t }), status.UNAVAILABLE, "unavailable");
-    await createReconciler(deps, 60_000).runOnce();
+    await lifecycle.settleAbandoned();
     await app.clients.tenants.deleteTenant({ name: t });
   });
 });

@@ -9,7 +9,8 @@ import { pgUrl } from "../src/db/pool";
 import { AppError } from "../src/errors";
 import { sql } from "../src/db/sql";
 import { CALL_STATEMENT_TIMEOUT_MS, connectState, type StateDatabase } from "../src/db/state";
-import { inStatement, inTransaction, type CallBounds } from "../src/db/transaction";
+import type { CallBounds } from "../src/call/deadline";
+import { inStatement, inTransaction } from "../src/db/transaction";
 import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres } from "./helpers/postgres";
 
 const bounds = (msLeft: number | undefined): CallBounds => ({

@@ -4,12 +4,15 @@ import assert from "node:assert/strict";
 import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
 import { GetTenantRequest, Tenant, TenantServiceService } from "../gen/qod/v1/tenant";
 import { API_KEY_PRINCIPAL } from "../src/auth/principal";
+import type { CallContext, Handler } from "../src/call/context";
+import { metadataValue } from "../src/call/metadata";
 import { AppError, statusDetails } from "../src/errors";
 import { createLogger } from "../src/logger";
-import { compose, metadataValue, type CallContext, type Handler } from "../src/server/context";
+import { bindService } from "../src/server/bind";
+import type { CallInput, Invoker } from "../src/server/invoker";
 import { authenticateMiddleware } from "../src/server/middleware/authenticate";
+import { compose } from "../src/server/middleware/compose";
 import { loggingMiddleware } from "../src/server/middleware/logging";
-import { bindService, type CallInput, type Invoker } from "../src/server/unary";
 
 const API_KEY = "unary-test-key-0123456789";
 

@@ -18,7 +18,6 @@ import type { CommonQueryMethods, QuerySqlToken } from "slonik";
 import { connectState } from "../../src/db/state";
 import { GRPC_SERVER_OPTIONS } from "../../src/server/grpc";
 import { findTenantByName, insertTenant } from "../../src/tenants/queries";
-import { API_KEY_PRINCIPAL } from "../../src/auth/principal";
 import { inStatement } from "../../src/db/transaction";
 import { randomUUID } from "node:crypto";
 
@@ -70,9 +69,9 @@ async function makeRead(): Promise<Work> {
       const name = `bench_x_${run}_${counter++}`;
       const raw = call.getDeadline();
       const deadline = raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined;
-      const by = { actor: API_KEY_PRINCIPAL.subject, requestId: randomUUID(), details: { authProvider: "db" } };
+      const actor = { subject: "api-key", requestId: randomUUID() };
       await inStatement(pool, { abortReason: undefined, deadline }, (db) =>
-        insertTenant(db, { name, displayName: name, authProvider: "db", authConfig: {} }, by));
+        insertTenant(db, { name, displayName: name, authProvider: "db", authConfig: {} }, actor));
     };
   }
   return async () => {};

@@ -1,12 +1,12 @@
 // CreateAccessToken, ListAccessTokens, RevokeAccessToken: a user's personal access tokens,
 // managed from a session only. The secret is shown once; only its SHA-256 is stored.
-import { insertAudit } from "../audit/queries";
-import { inTransaction } from "../db/transaction";
+import { requireSession } from "../call/authorize";
+import { actorOf } from "../db/audit";
+import { inStatement } from "../db/transaction";
 import { notFound } from "../errors";
 import { newId } from "../ids";
 import type { AuthDeps } from "./deps";
-import type { AuthHandlers } from "./handlers";
-import { requireSession } from "./principal";
+import type { AuthHandlers } from "./handler-types";
 import { insertAccessToken, listAccessTokens, revokeAccessToken } from "./queries";
 import { toAccessToken } from "./rows";
 import { newAccessToken } from "./tokens";
@@ -19,11 +19,8 @@ export function accessTokenHandlers(deps: AuthDeps): Pick<AuthHandlers, "createA
       const session = requireSession(ctx.principal);
       const { name, expiresAt } = validateCreateAccessToken(request, Date.now());
       const { token, hash } = newAccessToken();
-      const row = await inTransaction(pool, ctx, async (tx) => {
-        const created = await insertAccessToken(tx, { id: newId("pat"), userId: session.userId, name, hash, expiresAt });
-        await insertAudit(tx, ctx, { action: "pat.create", tenant: session.tenant, target: created.id, details: { name } });
-        return created;
-      });
+      const newToken = { id: newId("pat"), userId: session.userId, name, hash, expiresAt };
+      const row = await inStatement(pool, ctx, (db) => insertAccessToken(db, newToken, session.tenant, actorOf(ctx)));
       return { id: row.id, name: row.name, token, expireTime: new Date(row.expires_at) };
     },
 
@@ -37,11 +34,7 @@ export function accessTokenHandlers(deps: AuthDeps): Pick<AuthHandlers, "createA
       const session = requireSession(ctx.principal);
       const id = validateRevokeAccessToken(request);
       // Another user's token is "not found", exactly like a token that does not exist.
-      const revoked = await inTransaction(pool, ctx, async (tx) => {
-        const found = await revokeAccessToken(tx, session.userId, id);
-        if (found) await insertAudit(tx, ctx, { action: "pat.revoke", tenant: session.tenant, target: id });
-        return found;
-      });
+      const revoked = await inStatement(pool, ctx, (db) => revokeAccessToken(db, session.userId, id, session.tenant, actorOf(ctx)));
       if (!revoked) throw notFound("access token");
       return {};
     },

@@ -4,10 +4,11 @@
 // When x-api-key is present it alone decides. Every failure is the same `undefined`, so the
 // client never learns which check failed.
 import { hash, timingSafeEqual } from "node:crypto";
-import type { Authenticator } from "../server/middleware/authenticate";
-import { metadataValue } from "../server/context";
+import type { CallContext } from "../call/context";
+import { metadataValue } from "../call/metadata";
+import type { Principal } from "../call/principal";
 import type { AuthDeps } from "./deps";
-import { API_KEY_PRINCIPAL, servicePrincipal, userPrincipal, type Principal } from "./principal";
+import { API_KEY_PRINCIPAL, servicePrincipal, userPrincipal } from "./principal";
 import { findAccessTokenAccount, findSessionAccount, touchAccessToken } from "./queries";
 import { isAccessToken, presentedAccessTokenHash } from "./tokens";
 
@@ -15,6 +16,11 @@ import { isAccessToken, presentedAccessTokenHash } from "./tokens";
 const digest = (value: string) => hash("sha256", value, "buffer");
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+export interface Authenticator {
+  /** The principal for the call's credential, or undefined when it has none that is valid. */
+  authenticate(ctx: CallContext): Promise<Principal | undefined>;
+}
 
 export function createAuthenticator(deps: Pick<AuthDeps, "pool" | "config" | "sessions" | "verifyServiceToken">): Authenticator {
   const { pool, config, sessions } = deps;

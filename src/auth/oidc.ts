@@ -3,7 +3,7 @@
 // claim. Fetches go through the SSRF guard of outbound.ts.
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
-import type { TenantRow } from "../tenants/rows";
+import type { OidcProvider, TenantRef } from "../tenants";
 import { createGuardedFetch, OutboundRefused } from "./outbound";
 
 /** Why a token was refused, for the log (never sent: the client only learns it was refused). */
@@ -25,7 +25,7 @@ const text = (payload: JWTPayload, claim: string): string | undefined => {
  * Each provider's tenant rule: a check of the tenant's configuration (the issuer itself is
  * compared exactly by jwtVerify) and of the token's claims.
  */
-const PROVIDER_RULES: Record<string, (config: Record<string, string>, payload: JWTPayload) => boolean> = {
+const PROVIDER_RULES: Record<OidcProvider, (config: Record<string, string>, payload: JWTPayload) => boolean> = {
   keycloak: (config) => new URL(config.issuer ?? "").pathname.replace(/\/$/, "").endsWith(`/realms/${config.realm}`),
   google: (config, payload) => text(payload, "hd") === config.hd,
   azure: (config, payload) => text(payload, "tid") === config.tenantId,
@@ -42,7 +42,7 @@ function usernameOf(payload: JWTPayload): string | undefined {
 
 export interface OidcVerifier {
   /** The username the token vouches for in this tenant; throws OidcRejected otherwise. */
-  verify(tenant: TenantRow, idToken: string): Promise<string>;
+  verify(tenant: Pick<TenantRef, "authProvider" | "authConfig">, idToken: string): Promise<string>;
 }
 
 export function createOidcVerifier(options: { allowInsecure: boolean }): OidcVerifier {
@@ -73,8 +73,8 @@ export function createOidcVerifier(options: { allowInsecure: boolean }): OidcVer
 
   return {
     async verify(tenant, idToken) {
-      const rule = PROVIDER_RULES[tenant.auth_provider];
-      const { issuer, clientId } = tenant.auth_config;
+      const rule = tenant.authProvider === "db" ? undefined : PROVIDER_RULES[tenant.authProvider];
+      const { issuer, clientId } = tenant.authConfig;
       if (!rule || !issuer) throw new OidcRejected("the tenant does not use an OIDC provider");
       let payload: JWTPayload;
       try {
@@ -90,7 +90,7 @@ export function createOidcVerifier(options: { allowInsecure: boolean }): OidcVer
         // Network failures reaching the issuer: the token cannot be checked, so it is refused.
         throw new OidcRejected(`the issuer could not be reached (${err instanceof Error ? err.name : "error"})`);
       }
-      if (!rule(tenant.auth_config, payload)) throw new OidcRejected(`the token fails the ${tenant.auth_provider} tenant rule`);
+      if (!rule(tenant.authConfig, payload)) throw new OidcRejected(`the token fails the ${tenant.authProvider} tenant rule`);
       const username = usernameOf(payload);
       if (!username) throw new OidcRejected("the token names no preferred_username or verified email");
       return username;

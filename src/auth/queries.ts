@@ -3,9 +3,11 @@
 // users_realm_username_key index.
 import type { CommonQueryMethods } from "slonik";
 import { z } from "zod";
+import type { Role } from "../call/principal";
+import { withAuditRow, type Actor } from "../db/audit";
 import { sql } from "../db/sql";
+import type { OneStatement } from "../db/transaction";
 import type { Page } from "../pagination";
-import type { Role } from "./principal";
 import { AccessTokenAccountRow, AccessTokenRow, AccountRow, CredentialRow, UserRow } from "./rows";
 
 const userColumns = sql.fragment`u.id, u.tenant, u.username, u.role, u.created_at, u.session_epoch`;
@@ -21,11 +23,17 @@ export interface NewUser {
   role: Role;
 }
 
-export function insertUser(db: CommonQueryMethods, user: NewUser): Promise<UserRow> {
-  return db.one(sql.type(UserRow)`
-    INSERT INTO users AS u (id, tenant, username, password_hash, role)
-    VALUES (${user.id}, ${user.tenant}, ${user.username}, ${user.passwordHash}, ${user.role})
-    RETURNING ${userColumns}`);
+export function insertUser(db: OneStatement, user: NewUser, actor: Actor): Promise<UserRow> {
+  const audit = { action: "user.create", tenant: user.tenant, target: user.username, details: { role: user.role } } as const;
+  return db.one(sql.type(UserRow)`${withAuditRow(
+    actor,
+    audit,
+    sql.fragment`
+      INSERT INTO users AS u (id, tenant, username, password_hash, role)
+      VALUES (${user.id}, ${user.tenant}, ${user.username}, ${user.passwordHash}, ${user.role})
+      RETURNING ${userColumns}`,
+    (changed) => sql.fragment`SELECT * FROM ${changed}`,
+  )}`);
 }
 
 /** Inserts the user unless its realm has one of that name (replicas may race); true if inserted. */
@@ -63,22 +71,38 @@ export function listUsers(db: CommonQueryMethods, tenant: string | null, page: P
     LIMIT ${page.limit + 1}`);
 }
 
-/** Deletes a user (its access tokens go by cascade); returns its id, or null when absent. */
-export async function deleteUser(db: CommonQueryMethods, tenant: string | null, username: string): Promise<string | null> {
-  const row = await db.maybeOne(sql.type(Id)`DELETE FROM users u WHERE ${inRealm(tenant)} AND u.username = ${username} RETURNING u.id`);
-  return row?.id ?? null;
+/** Deletes a user (its access tokens go by cascade); false when absent. */
+export async function deleteUser(db: OneStatement, tenant: string | null, username: string, actor: Actor): Promise<boolean> {
+  const row = await db.maybeOne(sql.type(Id)`${withAuditRow(
+    actor,
+    { action: "user.delete", tenant, target: username },
+    sql.fragment`DELETE FROM users u WHERE ${inRealm(tenant)} AND u.username = ${username} RETURNING u.id`,
+    (changed) => sql.fragment`SELECT id FROM ${changed}`,
+  )}`);
+  return row !== null;
 }
 
 /**
  * Sets a new password and ends the account's sessions (its epoch moves on), except
  * `keptSession` (the jti of the session the change was made with, if any).
  */
-export async function updatePasswordHash(db: CommonQueryMethods, userId: string, passwordHash: string, keptSession: string | null): Promise<boolean> {
-  const result = await db.query(sql.typeAlias("void")`
-    UPDATE users
-    SET password_hash = ${passwordHash}, updated_at = now(), session_epoch = session_epoch + 1, kept_session = ${keptSession}
-    WHERE id = ${userId}`);
-  return result.rowCount > 0;
+export async function updatePasswordHash(
+  db: OneStatement,
+  account: { id: string; tenant: string | null; username: string },
+  passwordHash: string,
+  keptSession: string | null,
+  actor: Actor,
+): Promise<boolean> {
+  const row = await db.maybeOne(sql.type(Id)`${withAuditRow(
+    actor,
+    { action: "user.password_change", tenant: account.tenant, target: account.username },
+    sql.fragment`
+      UPDATE users
+      SET password_hash = ${passwordHash}, updated_at = now(), session_epoch = session_epoch + 1, kept_session = ${keptSession}
+      WHERE id = ${account.id} RETURNING id`,
+    (changed) => sql.fragment`SELECT id FROM ${changed}`,
+  )}`);
+  return row !== null;
 }
 
 /**
@@ -95,11 +119,24 @@ export function findSessionAccount(db: CommonQueryMethods, session: { userId: st
       AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = ${session.jti})`);
 }
 
-/** Records a revoked session until it would have expired anyway, and drops expired records. */
-export async function revokeSession(db: CommonQueryMethods, jti: string, expiresAt: number): Promise<void> {
-  await db.query(sql.typeAlias("void")`
-    INSERT INTO revoked_tokens (jti, expires_at) VALUES (${jti}, ${sql.timestamp(new Date(expiresAt))})
-    ON CONFLICT (jti) DO NOTHING`);
+/** Records a revoked session (Logout) until it would have expired anyway. */
+export async function revokeSession(
+  db: OneStatement,
+  session: { jti: string; expiresAt: number; tenant: string | undefined; subject: string },
+  actor: Actor,
+): Promise<void> {
+  await db.query(sql.typeAlias("void")`${withAuditRow(
+    actor,
+    { action: "auth.logout", tenant: session.tenant, target: session.subject },
+    sql.fragment`
+      INSERT INTO revoked_tokens (jti, expires_at) VALUES (${session.jti}, ${sql.timestamp(new Date(session.expiresAt))})
+      ON CONFLICT (jti) DO NOTHING RETURNING jti`,
+    (changed) => sql.fragment`SELECT FROM ${changed}`,
+  )}`);
+}
+
+/** Drops the records of revoked sessions that have expired anyway. */
+export async function purgeExpiredRevocations(db: CommonQueryMethods): Promise<void> {
   await db.query(sql.typeAlias("void")`DELETE FROM revoked_tokens WHERE expires_at < now()`);
 }
 
@@ -113,11 +150,16 @@ export interface NewAccessToken {
 
 const accessTokenColumns = sql.fragment`a.id, a.name, a.created_at, a.expires_at, a.last_used_at, a.revoked_at`;
 
-export function insertAccessToken(db: CommonQueryMethods, token: NewAccessToken): Promise<AccessTokenRow> {
-  return db.one(sql.type(AccessTokenRow)`
-    INSERT INTO access_tokens AS a (id, user_id, name, token_hash, expires_at)
-    VALUES (${token.id}, ${token.userId}, ${token.name}, ${sql.binary(token.hash)}, ${sql.timestamp(new Date(token.expiresAt))})
-    RETURNING ${accessTokenColumns}`);
+export function insertAccessToken(db: OneStatement, token: NewAccessToken, tenant: string | undefined, actor: Actor): Promise<AccessTokenRow> {
+  return db.one(sql.type(AccessTokenRow)`${withAuditRow(
+    actor,
+    { action: "pat.create", tenant, target: token.id, details: { name: token.name } },
+    sql.fragment`
+      INSERT INTO access_tokens AS a (id, user_id, name, token_hash, expires_at)
+      VALUES (${token.id}, ${token.userId}, ${token.name}, ${sql.binary(token.hash)}, ${sql.timestamp(new Date(token.expiresAt))})
+      RETURNING ${accessTokenColumns}`,
+    (changed) => sql.fragment`SELECT * FROM ${changed}`,
+  )}`);
 }
 
 export function listAccessTokens(db: CommonQueryMethods, userId: string): Promise<readonly AccessTokenRow[]> {
@@ -126,10 +168,14 @@ export function listAccessTokens(db: CommonQueryMethods, userId: string): Promis
 }
 
 /** Revokes one of a user's tokens (again revoking a revoked one keeps its first time); false if it is not theirs. */
-export async function revokeAccessToken(db: CommonQueryMethods, userId: string, id: string): Promise<boolean> {
-  const result = await db.query(sql.typeAlias("void")`
-    UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id} AND user_id = ${userId}`);
-  return result.rowCount > 0;
+export async function revokeAccessToken(db: OneStatement, userId: string, id: string, tenant: string | undefined, actor: Actor): Promise<boolean> {
+  const row = await db.maybeOne(sql.type(Id)`${withAuditRow(
+    actor,
+    { action: "pat.revoke", tenant, target: id },
+    sql.fragment`UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id} AND user_id = ${userId} RETURNING id`,
+    (changed) => sql.fragment`SELECT id FROM ${changed}`,
+  )}`);
+  return row !== null;
 }
 
 /** The user behind a live access token: not revoked, not expired, tenant not disabled. */

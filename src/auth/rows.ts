@@ -2,8 +2,9 @@
 // carry a hash).
 import { z } from "zod";
 import type { AccessToken, User } from "../../gen/qod/v1/auth";
+import { ROLES } from "../call/principal";
 
-const Role = z.enum(["admin", "user"]);
+const Role = z.enum(ROLES);
 
 export const UserRow = z.object({
   id: z.string(),

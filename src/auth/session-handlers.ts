@@ -1,14 +1,15 @@
 // Login, Logout, WhoAmI, ExchangeOidcToken and ChangePassword: getting, describing and ending
 // a session, and proving a password.
-import { insertAudit } from "../audit/queries";
-import { inTransaction } from "../db/transaction";
+import { manageableTenants, requireOwnAccount, requireSession } from "../call/authorize";
+import { actorOf } from "../db/audit";
+import { inStatement, inTransaction } from "../db/transaction";
 import { AppError, notFound } from "../errors";
-import { findTenantByName } from "../tenants/queries";
+import { findTenant } from "../tenants";
 import type { AuthDeps } from "./deps";
-import type { AuthHandlers } from "./handlers";
+import type { AuthHandlers } from "./handler-types";
 import { OidcRejected } from "./oidc";
-import { manageableTenants, requireOwnAccount, requireSession, userPrincipal, type AccountRef } from "./principal";
-import { findCredential, findUserByName, revokeSession, updatePasswordHash } from "./queries";
+import { userPrincipal, type AccountRef } from "./principal";
+import { findCredential, findUserByName, purgeExpiredRevocations, revokeSession, updatePasswordHash } from "./queries";
 import { throttleKeys } from "./throttle";
 import { validateChangePassword, validateExchangeOidcToken, validateLogin } from "./validate";
 
@@ -49,8 +50,8 @@ export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "l
     async logout(_request, ctx) {
       const session = requireSession(ctx.principal);
       await inTransaction(pool, ctx, async (tx) => {
-        await revokeSession(tx, session.sessionId, session.expiresAt);
-        await insertAudit(tx, ctx, { action: "auth.logout", tenant: session.tenant, target: session.subject });
+        await revokeSession(tx, { jti: session.sessionId, expiresAt: session.expiresAt, tenant: session.tenant, subject: session.subject }, actorOf(ctx));
+        await purgeExpiredRevocations(tx);
       });
       return {};
     },
@@ -73,7 +74,7 @@ export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "l
         ctx.log.info({ tenant, why }, "OIDC token refused");
         return new AppError("unauthenticated", "the ID token was not accepted");
       };
-      const row = await findTenantByName(pool, tenant);
+      const row = await findTenant(pool, tenant);
       if (!row || row.disabled) throw refused("no such tenant, or it is disabled");
       let username: string;
       try {
@@ -105,11 +106,7 @@ export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "l
       const passwordHash = await passwords.hash(newPassword);
       // The user's other sessions end; the one making the change (if it is a session) stays.
       const keptSession = ctx.principal.credential === "session" ? (ctx.principal.sessionId ?? null) : null;
-      const updated = await inTransaction(pool, ctx, async (tx) => {
-        const found = await updatePasswordHash(tx, account.id, passwordHash, keptSession);
-        if (found) await insertAudit(tx, ctx, { action: "user.password_change", tenant: user.tenant, target: account.username });
-        return found;
-      });
+      const updated = await inStatement(pool, ctx, (db) => updatePasswordHash(db, account, passwordHash, keptSession, actorOf(ctx)));
       if (!updated) throw notFound("user");
       return {};
     },

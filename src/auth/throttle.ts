@@ -4,7 +4,8 @@
 import { isIP } from "node:net";
 import type { DatabasePool } from "slonik";
 import { AppError } from "../errors";
-import { metadataValue, type CallContext } from "../server/context";
+import type { CallContext } from "../call/context";
+import { metadataValue } from "../call/metadata";
 import { clearLoginFailures, isLoginThrottled, recordLoginFailure } from "./queries";
 
 export interface ThrottleKeys {

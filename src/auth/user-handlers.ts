@@ -1,14 +1,14 @@
 // CreateUser, ListUsers, DeleteUser: database-backed users of a tenant, or superusers when no
 // tenant is named (that realm is superuser-only).
-import { insertAudit } from "../audit/queries";
-import { inTransaction } from "../db/transaction";
+import { requireRealmAdmin } from "../call/authorize";
+import { actorOf } from "../db/audit";
+import { inStatement, inTransaction } from "../db/transaction";
 import { AppError, notFound } from "../errors";
 import { newId } from "../ids";
 import { pageOf } from "../pagination";
-import { findTenantByName } from "../tenants/queries";
+import { findTenant } from "../tenants";
 import type { AuthDeps } from "./deps";
-import type { AuthHandlers } from "./handlers";
-import { requireRealmAdmin } from "./principal";
+import type { AuthHandlers } from "./handler-types";
 import { deleteUser, insertUser, listUsers } from "./queries";
 import { toUser } from "./rows";
 import { validateCreateUser, validateDeleteUser, validateListUsers } from "./validate";
@@ -23,18 +23,16 @@ export function userHandlers(deps: AuthDeps): Pick<AuthHandlers, "createUser" | 
       const passwordHash = await passwords.hash(user.password);
       const row = await inTransaction(pool, ctx, async (tx) => {
         if (user.tenant !== null) {
-          const tenant = await findTenantByName(tx, user.tenant);
+          const tenant = await findTenant(tx, user.tenant);
           if (!tenant) throw notFound("tenant");
           // Other tenants' users sign in at their OIDC provider, never with a password.
-          if (tenant.auth_provider !== "db") {
+          if (tenant.authProvider !== "db") {
             throw new AppError("invalid_tenant", "users can only be created in a tenant whose authProvider is db", [
               { field: "tenant", reason: "invalid_tenant", description: "must be a tenant whose authProvider is db" },
             ]);
           }
         }
-        const created = await insertUser(tx, { id: newId("u"), tenant: user.tenant, username: user.username, passwordHash, role: user.role });
-        await insertAudit(tx, ctx, { action: "user.create", tenant: user.tenant ?? undefined, target: user.username, details: { role: user.role } });
-        return created;
+        return insertUser(tx, { id: newId("u"), tenant: user.tenant, username: user.username, passwordHash, role: user.role }, actorOf(ctx));
       });
       return toUser(row);
     },
@@ -50,11 +48,7 @@ export function userHandlers(deps: AuthDeps): Pick<AuthHandlers, "createUser" | 
     async deleteUser(request, ctx) {
       requireRealmAdmin(ctx.principal, request.tenant);
       const { tenant, username } = validateDeleteUser(request);
-      const deleted = await inTransaction(pool, ctx, async (tx) => {
-        const id = await deleteUser(tx, tenant, username);
-        if (id) await insertAudit(tx, ctx, { action: "user.delete", tenant: tenant ?? undefined, target: username });
-        return id !== null;
-      });
+      const deleted = await inStatement(pool, ctx, (db) => deleteUser(db, tenant, username, actorOf(ctx)));
       if (!deleted) throw notFound("user");
       return {};
     },

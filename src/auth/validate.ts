@@ -11,9 +11,9 @@ import type {
   RevokeAccessTokenRequest,
 } from "../../gen/qod/v1/auth";
 import { readPage, type Page } from "../pagination";
-import { Violations } from "../validation";
+import { isOneOf, Violations } from "../validation";
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from "./passwords";
-import type { Role } from "./principal";
+import { ROLES, type Role } from "../call/principal";
 
 const MAX_USERNAME = 64;
 const USERNAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
@@ -90,11 +90,12 @@ export function validateCreateUser(request: CreateUserRequest): NewUserCommand {
   const tenant = realm(v, request.tenant);
   const name = username(v, request.username);
   const password = newPassword(v, "password", request.password);
-  const role = request.role === "" ? (tenant === null ? "admin" : "user") : request.role;
-  if (role !== "admin" && role !== "user") v.add("role", "invalid_role", "must be admin or user");
+  const given = request.role === "" ? (tenant === null ? "admin" : "user") : request.role;
+  const role: Role = isOneOf(ROLES, given) ? given : "user";
+  if (!isOneOf(ROLES, given)) v.add("role", "invalid_role", `must be ${ROLES.join(" or ")}`);
   else if (tenant === null && role !== "admin") v.add("role", "invalid_role", "must be admin for a superuser (no tenant)");
   v.throwIfAny();
-  return { tenant, username: name, password, role: role as Role };
+  return { tenant, username: name, password, role };
 }
 
 export function validateListUsers(request: ListUsersRequest): { tenant: string | null; page: Page; scope: string } {

@@ -1,15 +1,21 @@
-// All state SQL of the databases domain (the SQL run on tenant servers is in provision.ts and
+// All state SQL of the databases domain (the SQL run on tenant servers is in servers.ts and
 // ducklake.ts). Each query takes the connection first, so the caller owns the transaction.
 import type { CommonQueryMethods } from "slonik";
 import { z } from "zod";
+import { withAuditRow, type Actor, type AuditEntry } from "../db/audit";
 import { sql } from "../db/sql";
+import type { OneStatement } from "../db/transaction";
 import type { Page } from "../pagination";
-import { DatabaseRow, type Kind } from "./rows";
+import { DatabaseRow, type Kind, type Status } from "./rows";
 
 const columns = sql.fragment`
   id, tenant, name, suffix, kind, data_path, effective_data_path, metastore, object_store, secrets,
   default_database, default_schema, disabled, status, status_reason, status_message, request_id,
   provisioning_started_at, created_at, updated_at`;
+
+/** `change` (returning every column) with its audit row, answering the changed row. */
+const audited = (actor: Actor, entry: AuditEntry, change: ReturnType<typeof sql.fragment>) =>
+  sql.type(DatabaseRow)`${withAuditRow(actor, entry, change, (changed) => sql.fragment`SELECT * FROM ${changed}`)}`;
 
 const Flag = z.object({ ok: z.boolean() });
 
@@ -27,7 +33,7 @@ export interface NewDatabase {
   defaultDatabase: string;
   defaultSchema: string;
   /** PROVISIONING for a ducklake database, READY for kinds with nothing to provision. */
-  status: "PROVISIONING" | "READY";
+  status: Extract<Status, "PROVISIONING" | "READY">;
   requestId: string | null;
 }
 
@@ -42,14 +48,20 @@ export async function deleteFailedDatabases(db: CommonQueryMethods, tenant: stri
 }
 
 /** Unique on the full name (server-wide) and on (tenant, request_id): the constraints decide races. */
-export function insertDatabase(db: CommonQueryMethods, d: NewDatabase): Promise<DatabaseRow> {
-  return db.one(sql.type(DatabaseRow)`
-    INSERT INTO databases (id, tenant, name, suffix, kind, data_path, effective_data_path, metastore, object_store, secrets,
-                           default_database, default_schema, status, request_id)
-    VALUES (${d.id}, ${d.tenant}, ${d.name}, ${d.suffix}, ${d.kind}, ${d.dataPath}, ${d.effectiveDataPath},
-            ${sql.jsonb(d.metastore)}, ${sql.jsonb(d.objectStore)}, ${d.secrets === null ? null : sql.binary(d.secrets)},
-            ${d.defaultDatabase}, ${d.defaultSchema}, ${d.status}, ${d.requestId})
-    RETURNING ${columns}`);
+export function insertDatabase(db: OneStatement, d: NewDatabase, actor: Actor): Promise<DatabaseRow> {
+  return db.one(
+    audited(
+      actor,
+      { action: "database.create", tenant: d.tenant, target: d.name, details: { kind: d.kind } },
+      sql.fragment`
+        INSERT INTO databases (id, tenant, name, suffix, kind, data_path, effective_data_path, metastore, object_store, secrets,
+                               default_database, default_schema, status, request_id)
+        VALUES (${d.id}, ${d.tenant}, ${d.name}, ${d.suffix}, ${d.kind}, ${d.dataPath}, ${d.effectiveDataPath},
+                ${sql.jsonb(d.metastore)}, ${sql.jsonb(d.objectStore)}, ${d.secrets === null ? null : sql.binary(d.secrets)},
+                ${d.defaultDatabase}, ${d.defaultSchema}, ${d.status}, ${d.requestId})
+        RETURNING ${columns}`,
+    ),
+  );
 }
 
 // Advisory locks keyed by the full database name, in this namespace (an arbitrary constant), mark
@@ -85,7 +97,7 @@ export function findDatabaseByRequestId(db: CommonQueryMethods, tenant: string, 
   return db.maybeOne(sql.type(DatabaseRow)`SELECT ${columns} FROM databases WHERE tenant = ${tenant} AND request_id = ${requestId}`);
 }
 
-/** Finds a database and locks its row for an update or delete in this transaction. */
+/** Finds a database and locks its row for a delete in this transaction. */
 export function lockDatabaseRow(db: CommonQueryMethods, tenant: string, name: string): Promise<DatabaseRow | null> {
   return db.maybeOne(sql.type(DatabaseRow)`
     SELECT ${columns} FROM databases WHERE tenant = ${tenant} AND name = ${name} FOR UPDATE`);
@@ -133,15 +145,33 @@ export function databaseHasPools(db: CommonQueryMethods, id: string): Promise<bo
   return db.oneFirst(sql.type(Flag)`SELECT EXISTS (SELECT 1 FROM pools WHERE database_id = ${id}) AS ok`);
 }
 
-export function markDatabaseDeleting(db: CommonQueryMethods, id: string): Promise<DatabaseRow> {
-  return db.one(sql.type(DatabaseRow)`
-    UPDATE databases SET status = 'DELETING', updated_at = now() WHERE id = ${id} RETURNING ${columns}`);
+/** A DeleteDatabase that drops the Postgres database: the row is DELETING until the drop is done. */
+export function markDatabaseDeleting(db: OneStatement, row: DatabaseRow, actor: Actor): Promise<DatabaseRow> {
+  return db.one(
+    audited(
+      actor,
+      { action: "database.delete", tenant: row.tenant, target: row.name, details: { dropDatabase: true } },
+      sql.fragment`UPDATE databases SET status = 'DELETING', updated_at = now() WHERE id = ${row.id} RETURNING ${columns}`,
+    ),
+  );
 }
 
 /** Deletes the row; pools reference it without cascade, so one with pools fails as `has_pools`. */
 export async function deleteDatabaseRow(db: CommonQueryMethods, id: string): Promise<boolean> {
   const result = await db.query(sql.typeAlias("void")`DELETE FROM databases WHERE id = ${id}`);
   return result.rowCount > 0;
+}
+
+/** A DeleteDatabase that keeps the Postgres database: the row goes, with its audit row. */
+export async function deleteDatabaseKeepingData(db: OneStatement, row: DatabaseRow, actor: Actor): Promise<boolean> {
+  const deleted = await db.maybeOne(
+    audited(
+      actor,
+      { action: "database.delete", tenant: row.tenant, target: row.name, details: { dropDatabase: false } },
+      sql.fragment`DELETE FROM databases WHERE id = ${row.id} RETURNING ${columns}`,
+    ),
+  );
+  return deleted !== null;
 }
 
 export interface DatabaseSettings {
@@ -152,11 +182,18 @@ export interface DatabaseSettings {
   defaultSchema: string;
 }
 
-export function updateDatabaseSettings(db: CommonQueryMethods, id: string, s: DatabaseSettings): Promise<DatabaseRow> {
-  return db.one(sql.type(DatabaseRow)`
-    UPDATE databases
-    SET metastore = ${sql.jsonb(s.metastore)}, object_store = ${sql.jsonb(s.objectStore)},
-        secrets = ${s.secrets === null ? null : sql.binary(s.secrets)},
-        default_database = ${s.defaultDatabase}, default_schema = ${s.defaultSchema}, updated_at = now()
-    WHERE id = ${id} RETURNING ${columns}`);
+/** `changed` names what the update was asked to change (key names only: values may be secrets). */
+export function updateDatabaseSettings(db: OneStatement, row: DatabaseRow, s: DatabaseSettings, changed: Record<string, unknown>, actor: Actor): Promise<DatabaseRow | null> {
+  return db.maybeOne(
+    audited(
+      actor,
+      { action: "database.update", tenant: row.tenant, target: row.name, details: changed },
+      sql.fragment`
+        UPDATE databases
+        SET metastore = ${sql.jsonb(s.metastore)}, object_store = ${sql.jsonb(s.objectStore)},
+            secrets = ${s.secrets === null ? null : sql.binary(s.secrets)},
+            default_database = ${s.defaultDatabase}, default_schema = ${s.defaultSchema}, updated_at = now()
+        WHERE id = ${row.id} RETURNING ${columns}`,
+    ),
+  );
 }

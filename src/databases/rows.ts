@@ -1,12 +1,15 @@
 // Row schema of the databases table and its mapping to the API's Database (never its secrets).
 import { z } from "zod";
 import { DatabaseStatus, type Database } from "../../gen/qod/v1/database";
+import { REASONS } from "../errors";
 
+/** What a database is: a DuckLake catalog in Postgres, a standalone DuckDB file, or nothing persistent. */
 export const KINDS = ["ducklake", "duckdb-file", "memory"] as const;
 export type Kind = (typeof KINDS)[number];
 
-const STATUSES = ["PROVISIONING", "READY", "FAILED", "DELETING"] as const;
-type Status = (typeof STATUSES)[number];
+/** A database row's lifecycle (lifecycle.ts). */
+export const STATUSES = ["PROVISIONING", "READY", "FAILED", "DELETING"] as const;
+export type Status = (typeof STATUSES)[number];
 
 export const DatabaseRow = z.object({
   id: z.string(),
@@ -23,7 +26,8 @@ export const DatabaseRow = z.object({
   default_schema: z.string(),
   disabled: z.boolean(),
   status: z.enum(STATUSES),
-  status_reason: z.string(),
+  /** The reason of a FAILED create (empty otherwise); read with failureReason(). */
+  status_reason: z.union([z.literal(""), z.enum(REASONS)]),
   status_message: z.string(),
   request_id: z.string().nullable(),
   provisioning_started_at: z.number().nullable(),

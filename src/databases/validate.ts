@@ -1,6 +1,7 @@
 // Turns DatabaseService requests into commands, or field violations (SPEC §6, §7). Pure: no I/O.
 import type { CreateDatabaseRequest, DeleteDatabaseRequest, UpdateDatabaseRequest } from "../../gen/qod/v1/database";
-import { databaseName, IDENTIFIER_PATTERN, Violations, type DatabaseName } from "../validation";
+import { isRequestId } from "../call/metadata";
+import { databaseName, IDENTIFIER_PATTERN, isOneOf, Violations, type DatabaseName } from "../validation";
 import { normalizeDataPath } from "./ducklake";
 import { KINDS, type Kind } from "./rows";
 import { isSecretKey, splitSecrets, type Secrets } from "./vault";
@@ -16,7 +17,6 @@ const OBJECT_STORE_KEY = /^(?:endpoint|key|secret|region|(?:s3|gcs|azure)_[a-z0-
 const DATA_PATH_SCHEMES = ["s3", "s3a", "r2", "gs", "az", "azure", "abfss"];
 const HOST = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
 const PG_USER = /^[A-Za-z_][A-Za-z0-9_.@-]{0,62}$/;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Quotes, semicolons, backslashes and control characters could break out of the ATTACH strings and secrets nodes build from these values. */
 const UNSAFE = /['";\\\p{Cc}]/u;
 const MAX_VALUE = 1024;
@@ -140,9 +140,12 @@ function checkDataPath(v: Violations, kind: Kind, dataPath: string): void {
   if (kind === "duckdb-file" && !dataPath.endsWith(".duckdb")) bad("must be the path of a .duckdb file");
 }
 
-function checkIdentifier(v: Violations, field: string, value: string): void {
+/** The identifier fields of a database, each with its own reason. */
+const IDENTIFIER_FIELDS = { default_database: "invalid_default_database", default_schema: "invalid_default_schema" } as const;
+
+function checkIdentifier(v: Violations, field: keyof typeof IDENTIFIER_FIELDS, value: string): void {
   if (value !== "" && !IDENTIFIER_PATTERN.test(value)) {
-    v.add(field, `invalid_${field}`, "must be an identifier: a letter or _, then letters, digits or _, at most 63 in all");
+    v.add(field, IDENTIFIER_FIELDS[field], "must be an identifier: a letter or _, then letters, digits or _, at most 63 in all");
   }
 }
 
@@ -163,7 +166,7 @@ function checkRequestId(v: Violations, fromBody: string, fromHeader: string | un
   if (body !== "" && header !== "" && body !== header) v.add("request_id", "invalid_request_id", "differs from the Idempotency-Key header");
   const requestId = body || header;
   if (requestId === "") return null;
-  if (!REQUEST_ID.test(requestId)) v.add("request_id", "invalid_request_id", "must be 1 to 128 letters, digits or . _ : -");
+  if (!isRequestId(requestId)) v.add("request_id", "invalid_request_id", "must be 1 to 128 letters, digits or . _ : -");
   return requestId;
 }
 
@@ -172,17 +175,16 @@ export function validateCreateDatabase(request: CreateDatabaseRequest, idempoten
   const v = new Violations();
   const tenant = v.name("tenant", request.tenant, "invalid_id");
   const name = databaseName(v, "name", tenant, request.name);
-  const requestedKind = request.kind.trim().toLowerCase() || "ducklake";
-  const kind = (KINDS as readonly string[]).includes(requestedKind) ? (requestedKind as Kind) : undefined;
-  if (!kind) v.add("kind", "invalid_kind", `must be one of ${KINDS.join(", ")}`);
+  const kind = request.kind.trim().toLowerCase() || "ducklake";
   const dataPath = request.dataPath.trim();
   const defaultDatabase = request.defaultDatabase.trim();
   const defaultSchema = request.defaultSchema.trim();
   checkIdentifier(v, "default_database", defaultDatabase);
   checkDefaultSchema(v, defaultSchema, name.full);
   const requestId = checkRequestId(v, request.requestId, idempotencyKey);
-  if (!kind) v.throwIfAny();
-  const k = kind as Kind;
+  // The remaining checks depend on the kind.
+  if (!isOneOf(KINDS, kind)) throw v.add("kind", "invalid_kind", `must be one of ${KINDS.join(", ")}`).error();
+  const k: Kind = kind;
   checkDataPath(v, k, dataPath);
   const metastore = splitSecrets(withoutEmpty(metastoreEntries(v, k, request.metastore, name.full)));
   const objectStore = splitSecrets(withoutEmpty(objectStoreEntries(v, k, request.objectStore)));

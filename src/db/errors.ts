@@ -11,21 +11,40 @@ import {
 } from "slonik";
 import { AppError, type Reason } from "../errors";
 
-/** What a violation of each named constraint means to a client. */
-const CONSTRAINTS: Record<string, { reason: Reason; message: string }> = {
+/**
+ * Every constraint of the state schema (and the unique indexes and triggers that act as one), by
+ * name, and what its violation means to a client. `null` marks one no request can break: hitting
+ * it is a bug, left unmapped so the errors middleware logs it and answers INTERNAL.
+ * test/constraints.test.ts checks that no constraint is missing here.
+ */
+export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: string } | null>> = {
   tenants_pkey: { reason: "exists", message: "tenant already exists" },
   tenants_display_name_key: { reason: "exists", message: "a tenant with this display name already exists" },
+  tenants_auth_provider_check: { reason: "invalid_auth_provider", message: "the auth provider is not one the service knows" },
+  databases_pkey: null,
+  databases_tenant_id_key: null,
   databases_name_key: { reason: "exists", message: "a database with this name already exists" },
   databases_request_id_key: { reason: "exists", message: "a database was already created with this request id" },
   databases_tenant_fkey: { reason: "not_found", message: "tenant not found" },
+  databases_kind_check: { reason: "invalid_kind", message: "the database kind is not one the service knows" },
+  databases_status_check: null,
   // Raised by a trigger (migration 0002) when a tenant delete would cascade to a database being created.
   databases_provisioning_check: { reason: "unavailable", message: "a database of this tenant is being provisioned; retry when it is done" },
+  pools_pkey: null,
   pools_tenant_name_key: { reason: "exists", message: "a pool with this name already exists in the tenant" },
   pools_tenant_fkey: { reason: "has_pools", message: "the tenant has pools; delete them first" },
   pools_database_fkey: { reason: "has_pools", message: "the database has pools; delete them first" },
+  pools_size_check: { reason: "invalid_size", message: "the pool size is out of range" },
+  users_pkey: null,
   users_realm_username_key: { reason: "exists", message: "a user with this name already exists" },
   users_tenant_fkey: { reason: "not_found", message: "tenant not found" },
+  users_role_check: { reason: "invalid_role", message: "the role is not one the service knows" },
+  revoked_tokens_pkey: null,
+  access_tokens_pkey: null,
+  access_tokens_token_hash_key: null,
   access_tokens_user_fkey: { reason: "not_found", message: "user not found" },
+  audit_log_pkey: null,
+  login_failures_pkey: null,
 };
 
 /** SQLSTATE classes that mean the database cannot be reached or is going away. */
@@ -49,7 +68,7 @@ export function mapDatabaseError(err: unknown): unknown {
     err instanceof ForeignKeyIntegrityConstraintViolationError ||
     err instanceof CheckIntegrityConstraintViolationError
   ) {
-    const known = err.constraint ? CONSTRAINTS[err.constraint] : undefined;
+    const known = err.constraint && Object.hasOwn(CONSTRAINTS, err.constraint) ? CONSTRAINTS[err.constraint] : undefined;
     if (known) return new AppError(known.reason, known.message, [], { cause: err });
     return err;
   }

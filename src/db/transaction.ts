@@ -1,11 +1,9 @@
 // Runs state work bounded by the call: never started after cancellation, and its statements time
 // out when the client's deadline passes (or sooner, at the pool's own statement timeout).
-import type { CommonQueryMethods, DatabasePool, DatabaseTransactionConnection } from "slonik";
-import type { CallContext } from "../server/context";
-import { throwIfAborted } from "../server/middleware/deadline";
+import type { CommonQueryMethods, DatabasePool, DatabaseTransactionConnection, QuerySqlToken } from "slonik";
+import type { ZodTypeAny } from "zod";
+import { throwIfAborted, type CallBounds } from "../call/deadline";
 import { sql } from "./sql";
-
-export type CallBounds = Pick<CallContext, "abortReason" | "deadline">;
 
 /**
  * Milliseconds a statement of this call may still run, when that is shorter than what `db`
@@ -38,13 +36,34 @@ export async function inTransaction<T>(
   });
 }
 
+/** The query methods of one statement: what inStatement hands its callback. */
+export type OneStatement = Pick<CommonQueryMethods, "one" | "maybeOne" | "any" | "query">;
+
+/**
+ * `db`, answering exactly one statement: a second one throws before it is sent, so the
+ * one-statement contract of inStatement holds whatever its callback does.
+ */
+function oneStatementOf(db: CommonQueryMethods): OneStatement {
+  let used = false;
+  const once = <Q extends QuerySqlToken<ZodTypeAny>>(query: Q): Q => {
+    if (used) throw new Error("inStatement runs exactly one statement; use inTransaction for more");
+    used = true;
+    return query;
+  };
+  return {
+    one: (query) => db.one(once(query)),
+    maybeOne: (query) => db.maybeOne(once(query)),
+    any: (query) => db.any(once(query)),
+    query: (query) => db.query(once(query)),
+  };
+}
+
 /**
  * One statement bounded like inTransaction. A single statement is atomic on its own, so it runs
  * without BEGIN and COMMIT (one round trip instead of three) unless the deadline is nearer than
- * the pool's statement timeout and has to be set in a transaction. `run` must send exactly one
- * statement.
+ * the pool's statement timeout and has to be set in a transaction.
  */
-export async function inStatement<T>(db: CommonQueryMethods, bounds: CallBounds, run: (db: CommonQueryMethods) => Promise<T>): Promise<T> {
+export async function inStatement<T>(db: CommonQueryMethods, bounds: CallBounds, run: (db: OneStatement) => Promise<T>): Promise<T> {
   throwIfAborted(bounds);
-  return timeLeftToSet(db, bounds) === undefined ? run(db) : inTransaction(db, bounds, run);
+  return timeLeftToSet(db, bounds) === undefined ? run(oneStatementOf(db)) : inTransaction(db, bounds, (tx) => run(oneStatementOf(tx)));
 }

@@ -2,7 +2,7 @@
 // (Envoy's Grpc::Utility::grpcToHttpStatus), and the gateway's own rejections ("local
 // replies"), rendered exactly as envoy/envoy.yaml's local_reply_config renders Envoy's.
 import { status as Code } from "@grpc/grpc-js";
-import { ERROR_DOMAIN } from "../errors";
+import { codeForReason, ERROR_DOMAIN, type Reason } from "../errors";
 
 /** Envoy's table ("from cloud.google.com/apis/design/errors"); unknown codes are 500. */
 export function httpStatusFromGrpc(code: number): number {
@@ -43,14 +43,14 @@ export function httpStatusFromGrpc(code: number): number {
  * test/envoy-config.test.ts checks that the two tables agree.
  */
 export const LOCAL_REPLIES = {
-  400: { code: Code.INVALID_ARGUMENT, reason: "invalid_argument" },
-  404: { code: Code.NOT_FOUND, reason: "not_found" },
-  413: { code: Code.INVALID_ARGUMENT, reason: "invalid_body_size" },
-  500: { code: Code.INTERNAL, reason: "internal" },
-  502: { code: Code.INTERNAL, reason: "internal" },
-  503: { code: Code.UNAVAILABLE, reason: "unavailable" },
-  504: { code: Code.DEADLINE_EXCEEDED, reason: "deadline_exceeded" },
-} as const;
+  400: "invalid_argument",
+  404: "not_found",
+  413: "invalid_body_size",
+  500: "internal",
+  502: "internal",
+  503: "unavailable",
+  504: "deadline_exceeded",
+} as const satisfies Record<number, Reason>;
 
 export type LocalReplyStatus = keyof typeof LOCAL_REPLIES;
 
@@ -67,7 +67,8 @@ export class LocalReply extends Error {
 
 /** The JSON body of a local reply: google.rpc.Status with an ErrorInfo detail. */
 export function localReplyBody(reply: LocalReply): string {
-  const { code, reason } = LOCAL_REPLIES[reply.status];
+  const reason = LOCAL_REPLIES[reply.status];
+  const code = codeForReason(reason);
   const info = { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: ERROR_DOMAIN, metadata: {} };
   return JSON.stringify({ code, message: reply.message, details: [info] });
 }

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import type { AddressInfo, Socket } from "node:net";
 import { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { CallInput, CallOutcome, Invoker } from "../server/unary";
+import type { CallInput, CallOutcome, Invoker } from "../server/invoker";
 import { httpStatusFromGrpc, LocalReply, localReplyBody } from "./http-status";
 import { buildRoutes, gatewayServices, type Route } from "./routes";
 import { createTranscoder, loadRegistry } from "./transcode";

@@ -1,14 +1,14 @@
 // PoolService: the registry of pools, each bound to one READY database of its tenant.
 import type { DatabasePool } from "slonik";
 import type { PoolServiceService } from "../../gen/qod/v1/pool";
-import { insertAudit } from "../audit/queries";
-import { requireTenantAdmin } from "../auth/principal";
-import { inTransaction } from "../db/transaction";
+import { requireTenantAdmin } from "../call/authorize";
+import type { ServiceHandlers } from "../call/context";
+import { actorOf } from "../db/audit";
+import { inStatement, inTransaction } from "../db/transaction";
 import { AppError, notFound } from "../errors";
 import { newId } from "../ids";
 import { pageOf, readPage } from "../pagination";
-import type { ServiceHandlers } from "../server/unary";
-import type { TenantCache } from "../tenants/cache";
+import type { TenantCache } from "../tenants";
 import { Violations } from "../validation";
 import { deletePool, insertPool, listPools, lockDatabaseForPool } from "./queries";
 import { toPool } from "./rows";
@@ -28,9 +28,8 @@ export function poolHandlers(pool: DatabasePool, tenants: Pick<TenantCache, "cha
             { field: "tenant_db", reason: "invalid_tenant_db", description: `is ${database.status}, not READY` },
           ]);
         }
-        const created = await insertPool(tx, { id: newId("p"), tenant: command.tenant, databaseId: database.id, name: command.name, size: command.size });
-        await insertAudit(tx, ctx, { action: "pool.create", tenant: command.tenant, target: command.name, details: { tenantDb: command.database.full, size: command.size } });
-        return created;
+        const newPool = { id: newId("p"), tenant: command.tenant, databaseId: database.id, name: command.name, size: command.size };
+        return insertPool(tx, newPool, command.database.full, actorOf(ctx));
       }));
       return toPool(row);
     },
@@ -50,11 +49,7 @@ export function poolHandlers(pool: DatabasePool, tenants: Pick<TenantCache, "cha
     async deletePool(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);
       const { tenant, name } = validateDeletePool(request);
-      const deleted = await tenants.changing(tenant, () => inTransaction(pool, ctx, async (tx) => {
-        const found = await deletePool(tx, tenant, name);
-        if (found) await insertAudit(tx, ctx, { action: "pool.delete", tenant, target: name });
-        return found;
-      }));
+      const deleted = await tenants.changing(tenant, () => inStatement(pool, ctx, (db) => deletePool(db, tenant, name, actorOf(ctx))));
       if (!deleted) throw notFound("pool");
       return {};
     },

@@ -11,6 +11,7 @@
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import type { Tenant } from "../../gen/qod/v1/tenant";
+import { sharedResponse } from "../call/shared-response";
 import { listen, type Listener } from "../db/listen";
 
 export const TENANT_CHANNEL = "qod_tenant_changed";
@@ -54,8 +55,8 @@ export function createTenantCache(stateUrl: string, size: number, logger: Logger
       if (cached) return cached;
       const before = generation;
       const tenant = await load();
-      // Frozen: many calls share it, and unary.ts encodes a frozen response only once.
-      if (tenant && listening && before === generation) entries?.set(name, Object.freeze(tenant));
+      // Shared by the calls that read it until it changes (and so encoded once).
+      if (tenant && listening && before === generation) entries?.set(name, sharedResponse(tenant));
       return tenant;
     },
     async changing(name, change) {

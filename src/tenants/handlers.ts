@@ -1,28 +1,25 @@
 // TenantService: authorize → validate → one statement (the change and its audit row) → map.
 import type { DatabasePool } from "slonik";
 import type { TenantServiceService } from "../../gen/qod/v1/tenant";
-import { auditInsert, type AuditEntry } from "../audit/queries";
-import { requireSuperuser, requireTenantAdmin, visibleTenants } from "../auth/principal";
+import { requireSuperuser, requireTenantAdmin, visibleTenants } from "../call/authorize";
+import type { ServiceHandlers } from "../call/context";
+import { actorOf } from "../db/audit";
 import { inStatement } from "../db/transaction";
 import { notFound } from "../errors";
 import { pageOf, readPage } from "../pagination";
-import type { AuthedContext } from "../server/context";
-import type { ServiceHandlers } from "../server/unary";
 import { Violations } from "../validation";
-import { deleteTenant, findTenantByName, insertTenant, listTenants, updateTenantAuth, updateTenantDisabled } from "./queries";
 import type { TenantCache } from "./cache";
+import { deleteTenant, findTenantByName, insertTenant, listTenants, updateTenantAuth, updateTenantDisabled } from "./queries";
 import { toTenant } from "./rows";
 import { validateCreateTenant, validateSetTenantAuth, validateTenantName } from "./validate";
 
 /** GetTenant answers from `cache`; every change goes through `cache.changing`. */
 export function tenantHandlers(pool: DatabasePool, cache: TenantCache): ServiceHandlers<typeof TenantServiceService> {
-  const audited = (ctx: AuthedContext, entry: AuditEntry) => (from: "t") => auditInsert(ctx, entry, from);
   return {
     async createTenant(request, ctx) {
       requireSuperuser(ctx.principal);
       const tenant = validateCreateTenant(request);
-      const by = { actor: ctx.principal.subject, requestId: ctx.requestId, details: { authProvider: tenant.authProvider } };
-      const row = await inStatement(pool, ctx, (db) => insertTenant(db, tenant, by));
+      const row = await inStatement(pool, ctx, (db) => insertTenant(db, tenant, actorOf(ctx)));
       return toTenant(row);
     },
 
@@ -50,8 +47,7 @@ export function tenantHandlers(pool: DatabasePool, cache: TenantCache): ServiceH
     async setTenantDisabled(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const name = validateTenantName(request.name);
-      const audit = audited(ctx, { action: "tenant.setDisabled", tenant: name, details: { disabled: request.disabled } });
-      const row = await cache.changing(name, () => inStatement(pool, ctx, (db) => updateTenantDisabled(db, name, request.disabled, audit)));
+      const row = await cache.changing(name, () => inStatement(pool, ctx, (db) => updateTenantDisabled(db, name, request.disabled, actorOf(ctx))));
       if (!row) throw notFound("tenant");
       return toTenant(row);
     },
@@ -59,8 +55,7 @@ export function tenantHandlers(pool: DatabasePool, cache: TenantCache): ServiceH
     async setTenantAuth(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const { name, authProvider, authConfig } = validateSetTenantAuth(request);
-      const audit = audited(ctx, { action: "tenant.setAuth", tenant: name, details: { authProvider } });
-      const row = await cache.changing(name, () => inStatement(pool, ctx, (db) => updateTenantAuth(db, name, authProvider, authConfig, audit)));
+      const row = await cache.changing(name, () => inStatement(pool, ctx, (db) => updateTenantAuth(db, name, authProvider, authConfig, actorOf(ctx))));
       if (!row) throw notFound("tenant");
       return toTenant(row);
     },
@@ -68,8 +63,7 @@ export function tenantHandlers(pool: DatabasePool, cache: TenantCache): ServiceH
     async deleteTenant(request, ctx) {
       requireTenantAdmin(ctx.principal, request.name);
       const name = validateTenantName(request.name);
-      const audit = audited(ctx, { action: "tenant.delete", tenant: name });
-      const deleted = await cache.changing(name, () => inStatement(pool, ctx, (db) => deleteTenant(db, name, audit)));
+      const deleted = await cache.changing(name, () => inStatement(pool, ctx, (db) => deleteTenant(db, name, actorOf(ctx))));
       if (!deleted) throw notFound("tenant");
       return {};
     },

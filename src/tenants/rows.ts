@@ -2,11 +2,16 @@
 import { z } from "zod";
 import type { Tenant } from "../../gen/qod/v1/tenant";
 
+/** Who authenticates a tenant's users: `db` (bcrypt users of this service) or an OIDC provider. */
+export const AUTH_PROVIDERS = ["db", "keycloak", "google", "azure", "aws"] as const;
+export type AuthProvider = (typeof AUTH_PROVIDERS)[number];
+export type OidcProvider = Exclude<AuthProvider, "db">;
+
 export const TenantRow = z.object({
   name: z.string(),
   display_name: z.string(),
   disabled: z.boolean(),
-  auth_provider: z.string(),
+  auth_provider: z.enum(AUTH_PROVIDERS),
   auth_config: z.record(z.string()),
   created_at: z.number(),
   updated_at: z.number(),
@@ -26,4 +31,16 @@ export function toTenant(row: TenantRow): Tenant {
     createTime: new Date(row.created_at),
     updateTime: new Date(row.updated_at),
   };
+}
+
+/** What other domains read of a tenant (tenants/index.ts findTenant). */
+export interface TenantRef {
+  name: string;
+  disabled: boolean;
+  authProvider: AuthProvider;
+  authConfig: Record<string, string>;
+}
+
+export function toTenantRef(row: TenantRow): TenantRef {
+  return { name: row.name, disabled: row.disabled, authProvider: row.auth_provider, authConfig: row.auth_config };
 }

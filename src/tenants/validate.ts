@@ -1,13 +1,11 @@
 // Turns TenantService requests into commands, or field violations (SPEC §5, §6).
 import type { CreateTenantRequest, SetTenantAuthRequest } from "../../gen/qod/v1/tenant";
-import { Violations } from "../validation";
+import { isOneOf, Violations } from "../validation";
 import type { NewTenant } from "./queries";
-
-export const AUTH_PROVIDERS = ["db", "keycloak", "google", "azure", "aws"] as const;
-export type AuthProvider = (typeof AUTH_PROVIDERS)[number];
+import { AUTH_PROVIDERS, type AuthProvider, type OidcProvider } from "./rows";
 
 /** The key each OIDC provider needs beside `issuer` (the seed's rule). */
-const PROVIDER_KEY: Record<Exclude<AuthProvider, "db">, string> = {
+const PROVIDER_KEY: Record<OidcProvider, string> = {
   keycloak: "realm",
   google: "hd",
   azure: "tenantId",
@@ -28,12 +26,11 @@ function isHttpsUrl(value: string): boolean {
 }
 
 function validateAuth(v: Violations, providerField: string, provider: string, configField: string, config: Record<string, string>): AuthProvider {
-  const chosen = provider.trim() === "" ? "db" : provider.trim();
-  if (!(AUTH_PROVIDERS as readonly string[]).includes(chosen)) {
+  const authProvider = provider.trim() === "" ? "db" : provider.trim();
+  if (!isOneOf(AUTH_PROVIDERS, authProvider)) {
     v.add(providerField, "invalid_auth_provider", `must be one of ${AUTH_PROVIDERS.join(", ")}`);
     return "db";
   }
-  const authProvider = chosen as AuthProvider;
   const keys = Object.keys(config);
   if (authProvider === "db") {
     if (keys.length > 0) v.add(configField, "invalid_auth_config", "must be empty for the db provider");

@@ -1,10 +1,10 @@
 // One log line per call, with its request id, outcome and duration. A successful call logs at
-// debug, so at the default level it logs nothing and its logger is never made (see unary.ts).
+// debug, so at the default level it logs nothing and its logger is never made (see server/call-state.ts).
 import { performance } from "node:perf_hooks";
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { AppError } from "../../errors";
-import type { Middleware } from "../context";
+import type { Middleware } from "../../call/context";
 
 /** `logger` is the base the calls' loggers derive from: its level decides whether successes log. */
 export function loggingMiddleware(logger: Pick<Logger, "isLevelEnabled">): Middleware {

@@ -1,9 +1,10 @@
 // Work on the Postgres servers that hold tenant databases: CREATE/DROP DATABASE and the DuckLake
-// catalog. None of it may run inside a state transaction (CREATE DATABASE cannot, and slonik may
-// replay a transaction callback). Every failure leaves here as an AppError with a safe message.
+// catalog. It knows nothing of the state database: lifecycle.ts decides what runs when. None of it
+// may run inside a state transaction (CREATE DATABASE cannot, and slonik may replay a transaction
+// callback). Every failure leaves here as an AppError with a safe message.
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
-import { SlonikError, type DatabasePool } from "slonik";
+import { SlonikError, type DatabaseConnection, type DatabasePool } from "slonik";
 import { z } from "zod";
 import { version } from "../../package.json";
 import type { PgTarget } from "../config";
@@ -42,10 +43,19 @@ export function effectiveTarget(defaults: PgTarget, metastore: Record<string, st
 
 type CatalogState = "absent" | "whole" | "partial";
 
+/** One connection to a server's maintenance database, reserved for the caller. */
+export interface AdminSession {
+  /** Creates an empty database. */
+  createDatabase(name: string): Promise<void>;
+}
+
 export interface Servers {
   databaseExists(target: PgTarget, name: string): Promise<boolean>;
-  /** Creates an empty database; `beforeSend` runs on the connection's turn, just before the statement. */
-  createDatabase(target: PgTarget, name: string, beforeSend: () => Promise<void>): Promise<void>;
+  /**
+   * Runs `work` on one reserved admin connection of the server, once it has one: what `work`
+   * does before sending on it happens on the connection's turn, not before a wait in the pool.
+   */
+  withAdmin<T>(target: PgTarget, work: (admin: AdminSession) => Promise<T>): Promise<T>;
   /** Writes the whole DuckLake catalog in one transaction on the new database. */
   writeCatalog(target: PgTarget, name: string, options: CatalogOptions): Promise<void>;
   /** Adds the schemas the database's catalog lacks, in one transaction; returns those added. */
@@ -124,27 +134,41 @@ export function createServers(logger: Logger): Servers {
   return {
     databaseExists,
 
-    createDatabase: (target, name, beforeSend) =>
-      guarded("create", async () => {
-        const pool = await admin(target);
-        // template0 accepts no connections, so the "source database is being accessed by other
-        // users" error (55006) of a busy template1 cannot happen; the retry covers a server whose
-        // template0 was opened to connections by hand, and other replicas need no serialising.
-        // No STRATEGY: the server's default works on every version (the option is PG15+), and
-        // WAL_LOG spares a shared server FILE_COPY's checkpoints.
-        for (let attempt = 1; ; attempt++) {
+    async withAdmin(target, work) {
+      const session = (connection: DatabaseConnection): AdminSession => ({
+        createDatabase: (name) =>
+          guarded("create", async () => {
+            // template0 accepts no connections, so the "source database is being accessed by other
+            // users" error (55006) of a busy template1 cannot happen; the retry covers a server whose
+            // template0 was opened to connections by hand, and other replicas need no serialising.
+            // No STRATEGY: the server's default works on every version (the option is PG15+), and
+            // WAL_LOG spares a shared server FILE_COPY's checkpoints.
+            for (let attempt = 1; ; attempt++) {
+              try {
+                return void (await connection.query(voidQuery`CREATE DATABASE ${sql.identifier([name])} TEMPLATE template0`));
+              } catch (err) {
+                if (errorCode(err) !== "55006" || attempt === CREATE_ATTEMPTS) throw err;
+                await delay(100 * (0.5 + Math.random()));
+              }
+            }
+          }),
+      });
+      // Failures of the server (reaching it, getting a connection) are its errors; whatever `work`
+      // throws is the caller's and passes through as it is.
+      let failedInWork = false;
+      try {
+        return await (await admin(target)).connect(async (connection) => {
           try {
-            await pool.connect(async (connection) => {
-              await beforeSend();
-              await connection.query(voidQuery`CREATE DATABASE ${sql.identifier([name])} TEMPLATE template0`);
-            });
-            return;
+            return await work(session(connection));
           } catch (err) {
-            if (errorCode(err) !== "55006" || attempt === CREATE_ATTEMPTS) throw err;
-            await delay(100 * (0.5 + Math.random()));
+            failedInWork = true;
+            throw err;
           }
-        }
-      }),
+        });
+      } catch (err) {
+        throw failedInWork ? err : serverError(err, logger, "create");
+      }
+    },
 
     writeCatalog: (target, name, options) =>
       guarded("catalog", () => onDatabase(target, name, (db) => db.transaction((tx) => initializeCatalog(tx, options)))),

@@ -1,0 +1,2 @@
+// What other parts of the service use of the pools domain.
+export { poolHandlers } from "./handlers";
