@@ -24,6 +24,7 @@ import { freePort, startEmbeddedPostgres } from "../src/db/embedded";
 import { migrate } from "../src/db/migrate";
 import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
+import { status } from "@grpc/grpc-js";
 import type { GrpcLoadConfig } from "./load/grpc-load";
 import type { InsertLoopConfig } from "./load/insert-loop";
 import { b3Script, renderCatalogSql, runPsql } from "./lib/catalog-sql";
@@ -47,7 +48,7 @@ import { summarizeProfile } from "./profile";
 import { processCpuMs, startCpuMeter, treeCpuMs, type CpuProbes } from "./lib/cpu";
 import { machineInfo, renderTable, type Check, type Row } from "./lib/report";
 import { countRows, seedDatabases, seedTenants, tenantName } from "./lib/seed";
-import { startCommand } from "../test/helpers/process";
+import { startCommand } from "../tools/start-command";
 import { memoryOf, spawnNode, startService, type ServiceProcess } from "./lib/service";
 import { errorCount, summarize, type Summary } from "./lib/stats";
 
@@ -82,7 +83,7 @@ function parseOptions(argv: string[]) {
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     if (!m) throw new Error(`unknown argument ${arg}\n${HELP}`);
-    raw.set(m[1] as string, m[2] ?? "true");
+    raw.set(m[1], m[2] ?? "true");
   }
   const known = ["quick", "warmup", "duration", "connections", "streams", "creates", "burst", "pool-size", "only", "profile", "log-level", "out", "node-args", "deadline"];
   for (const key of raw.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key}\n${HELP}`);
@@ -267,7 +268,7 @@ async function main(opts: Options): Promise<number> {
     writeFileSync(file, grpcFrame(bytes));
     return file;
   };
-  const method = (def: Record<string, { path: string }>, key: string) => (def[key] as { path: string }).path;
+  const method = (def: Record<string, { path: string }>, key: string) => (def[key]).path;
   const getTenantPath = method(TenantServiceService, "getTenant");
   const listTenantsPath = method(TenantServiceService, "listTenants");
   const createTenantPath = method(TenantServiceService, "createTenant");
@@ -313,7 +314,7 @@ async function main(opts: Options): Promise<number> {
     const s = row.summary;
     log(`${row.id}: ${row.state}${s ? ` ${s.rps.toFixed(0)} req/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms errors ${errorCount(s)}${s.cpuUsPerCall ? ` cpu µs/call ${JSON.stringify(s.cpuUsPerCall)}` : ""}` : ""}${row.note ? ` (${row.note})` : ""}; service RSS ${row.serviceMemoryMB.rss} MB, peak ${row.serviceMemoryMB.peak} MB`);
   };
-  const floorOf = (s: Summary, row: string) => (results[row] ? { row, ratio: s.rps / (results[row] as Summary).rps } : undefined);
+  const floorOf = (s: Summary, row: string) => (results[row] ? { row, ratio: s.rps / (results[row]).rps } : undefined);
   const errorRow = (id: string, scenario: string, generator: string, err: unknown): Row => ({
     id,
     scenario,
@@ -325,7 +326,7 @@ async function main(opts: Options): Promise<number> {
   // Requests (the same GetTenant bytes go to B1 and the service).
   const getTenantFile = writeFrame("get-tenant", GetTenantRequest.encode({ name: PROBE_TENANT }).finish());
   const probe = await client.call(getTenantPath, GetTenantRequest.encode({ name: PROBE_TENANT }).finish());
-  if (probe.code !== 0) throw new Error(`GetTenant verification failed: ${codeName(probe.code)} ${probe.details}`);
+  if (probe.code !== status.OK) throw new Error(`GetTenant verification failed: ${codeName(probe.code)} ${probe.details}`);
   if (Tenant.decode(probe.bytes).name !== PROBE_TENANT) throw new Error("GetTenant answered another tenant");
 
   // ---- B1: bare grpc-js, same options, same request and response bytes -----------------------
@@ -343,7 +344,7 @@ async function main(opts: Options): Promise<number> {
     const bareClient = new RawClient(`127.0.0.1:${port}`);
     const check = await bareClient.call(getTenantPath, GetTenantRequest.encode({ name: PROBE_TENANT }).finish());
     bareClient.close();
-    if (check.code !== 0 || !check.bytes.equals(probe.bytes)) throw new Error(`the bare server (${mode}) did not answer the GetTenant bytes: ${check.details}`);
+    if (check.code !== status.OK || !check.bytes.equals(probe.bytes)) throw new Error(`the bare server (${mode}) did not answer the GetTenant bytes: ${check.details}`);
     return { bare, port, probes: { app: () => processCpuMs(bare.pid as number), pg: () => treeCpuMs(postmasterPid) } as CpuProbes, failures: () => failures };
   };
   const bareRuns: Array<{ id: string; mode: "noop" | "pg" | "slonik" | "tx"; scenario: string; node: boolean; want: boolean }> = [
@@ -379,7 +380,7 @@ async function main(opts: Options): Promise<number> {
       server = await startBare(run.mode);
       const s: Summary = run.node
         ? await getTenantNodeLoad(`http://127.0.0.1:${server.port}`, server.probes)
-        : await h2loadRun(`http://127.0.0.1:${server.port}${getTenantPath}`, getTenantFile, run.mode === "noop" ? { app: server.probes.app as () => number } : server.probes);
+        : await h2loadRun(`http://127.0.0.1:${server.port}${getTenantPath}`, getTenantFile, run.mode === "noop" ? { app: server.probes.app } : server.probes);
       if (server.failures() > 0) s.errors = { ...s.errors, failed_reads: server.failures() };
       record({ id: run.id, scenario: run.scenario, generator, state: "ok", summary: s });
     } catch (err) {
@@ -415,7 +416,7 @@ async function main(opts: Options): Promise<number> {
     await ensureTenants(among);
     const request = ListTenantsRequest.encode({ pageSize: 100, pageToken: "" }).finish();
     const verify = await client.call(listTenantsPath, request);
-    if (verify.code !== 0) throw new Error(`ListTenants verification: ${codeName(verify.code)} ${verify.details}`);
+    if (verify.code !== status.OK) throw new Error(`ListTenants verification: ${codeName(verify.code)} ${verify.details}`);
     const page = ListTenantsResponse.decode(verify.bytes);
     const total = await countRows(state, "tenants");
     if (page.tenants.length !== 100 || (total > 100) !== (page.nextPageToken !== "")) {
@@ -437,7 +438,7 @@ async function main(opts: Options): Promise<number> {
     const restPath = `/api/tenant/get?name=${PROBE_TENANT}`;
     const restUrl = `http://127.0.0.1:${httpPort}${restPath}`;
     const rest = `h2load --h1 ${inFlight}×1`;
-    let gateway: "ok" | string;
+    let gateway: string; // "ok", or what is wrong
     try {
       const res = await fetch(restUrl, { headers: { "x-api-key": API_KEY } });
       const body = await res.text();
@@ -477,7 +478,7 @@ async function main(opts: Options): Promise<number> {
   if (wanted("createtenant")) {
     try {
       const verify = await client.call(createTenantPath, CreateTenantRequest.encode(CreateTenantRequest.fromPartial({ name: "bench_v_create" })).finish());
-      if (verify.code !== 0) throw new Error(`CreateTenant verification: ${codeName(verify.code)} ${verify.details}`);
+      if (verify.code !== status.OK) throw new Error(`CreateTenant verification: ${codeName(verify.code)} ${verify.details}`);
       const request = CreateTenantRequest.encode(CreateTenantRequest.fromPartial({ name: `bench_c_${PLACEHOLDER}` })).finish();
       const auditBefore = await countRows(state, "audit_log");
       const s = await runNodeJson<GrpcLoadResult>("bench/load/grpc-load.ts", {
@@ -517,7 +518,7 @@ async function main(opts: Options): Promise<number> {
         poolSize,
         warmupMs: opts.warmupS * 1000,
         durationMs: opts.durationS * 1000,
-      } satisfies InsertLoopConfig, { pg: serviceProbes.pg as () => number });
+      } satisfies InsertLoopConfig, { pg: serviceProbes.pg });
       if (s.cpuUsPerCall?.self !== undefined) s.cpuUsPerCall.app = s.cpuUsPerCall.self; // the slonik client is B2's app
       record({ id: "B2", scenario: "raw slonik INSERT tx (BEGIN, INSERT, COMMIT)", generator: `slonik ${inFlight} workers, pool ${poolSize}`, state: "ok", summary: s });
     } catch (err) {
@@ -537,7 +538,7 @@ async function main(opts: Options): Promise<number> {
     try {
       const request = ListDatabasesRequest.encode({ tenant: PROBE_TENANT, pageSize: 0, pageToken: "" }).finish();
       const first = await client.call(listDatabasesPath, request);
-      if (first.code === 12) {
+      if (first.code === status.UNIMPLEMENTED) {
         databaseServiceUp = false;
         record({ id: "ListDatabases", scenario: "ListDatabases of one tenant among 100,000 rows", generator: h2, state: "n/a", note: "DatabaseService answers UNIMPLEMENTED (not merged yet)" });
       } else {
@@ -546,7 +547,7 @@ async function main(opts: Options): Promise<number> {
         log(`seeding ${DATABASE_ROWS} database rows`);
         await seedDatabases(state, DATABASE_ROWS, TENANTS_LARGE);
         const verify = await client.call(listDatabasesPath, request);
-        if (verify.code !== 0) throw new Error(`ListDatabases verification: ${codeName(verify.code)} ${verify.details}`);
+        if (verify.code !== status.OK) throw new Error(`ListDatabases verification: ${codeName(verify.code)} ${verify.details}`);
         const listed = ListDatabasesResponse.decode(verify.bytes).tenantDbs.length;
         const expected = DATABASE_ROWS / TENANTS_LARGE;
         if (listed !== expected) throw new Error(`ListDatabases returned ${listed} databases, expected ${expected}`);
@@ -595,7 +596,7 @@ async function main(opts: Options): Promise<number> {
         count,
       } satisfies GrpcLoadConfig, serviceProbes);
     const first = await client.call(createDatabasePath, CreateDatabaseRequest.encode(CreateDatabaseRequest.fromPartial({ tenant, name: "bench_warm", kind: "ducklake" })).finish(), 120_000);
-    if (first.code === 12 || databaseServiceUp === false) {
+    if (first.code === status.UNIMPLEMENTED || databaseServiceUp === false) {
       const note = "DatabaseService answers UNIMPLEMENTED (not merged yet)";
       record({ id: "CreateDatabase", scenario: "CreateDatabase ducklake (1 at a time)", generator: "node-h2 1×1", state: "n/a", note });
       record({ id: `CreateDatabase-x${opts.burst}`, scenario: `CreateDatabase ducklake, ${opts.burst} at once`, generator: `node-h2 1×${opts.burst}`, state: "n/a", note });
@@ -603,7 +604,7 @@ async function main(opts: Options): Promise<number> {
       checks.push({ row: `CreateDatabase-x${opts.burst}`, measure: "", ratio: undefined, target: "all OK", pass: undefined });
     } else {
       try {
-        if (first.code !== 0) throw new Error(`CreateDatabase verification: ${codeName(first.code)} ${first.details}`);
+        if (first.code !== status.OK) throw new Error(`CreateDatabase verification: ${codeName(first.code)} ${first.details}`);
         const single = await createDatabases("bsgl", 1, opts.creates);
         record({ id: "CreateDatabase", scenario: "CreateDatabase ducklake (1 at a time)", generator: "node-h2 1×1", state: errorCount(single) === 0 ? "ok" : "error", summary: single });
         checks.push(ratioCheck("CreateDatabase", results.CreateDatabase?.p50, results.B3?.p50, "×B3 p50", 1.5, "<="));

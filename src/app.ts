@@ -32,9 +32,17 @@ export interface AppDeps {
   logger: Logger;
 }
 
+export interface Started {
+  /** The bound ports (useful when the config asks for port 0). */
+  grpcPort: number;
+  httpPort: number;
+  /** Resolves when the reconciler's first pass, run at start, is over. */
+  reconciled: Promise<void>;
+}
+
 export interface App {
-  /** Starts listening; returns the bound ports (useful when the config asks for port 0). */
-  start(): Promise<{ grpcPort: number; httpPort: number }>;
+  /** Starts listening and the reconciler (without waiting for its first pass). */
+  start(): Promise<Started>;
   /** Stops accepting calls, lets in-flight ones finish within the grace period, then closes. */
   stop(): Promise<void>;
 }
@@ -85,8 +93,8 @@ export function createApp(deps: AppDeps): App {
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
       const httpPort = await gateway.listen(config.host, config.httpPort);
       logger.info({ host: config.host, httpPort }, "serving JSON /api");
-      reconciler.start();
-      return { grpcPort, httpPort };
+      const reconciled = reconciler.start();
+      return { grpcPort, httpPort, reconciled };
     },
     async stop() {
       // The gateway first: its in-flight requests run handlers in-process, which still need what

@@ -33,7 +33,7 @@ export function readPage(violations: Violations, pageSize: number, pageToken: st
 export function pageOf<T>(rows: readonly T[], page: Page, keyOf: (row: T) => string, scope: string): { items: T[]; nextPageToken: string } {
   if (rows.length <= page.limit) return { items: [...rows], nextPageToken: "" };
   const items = rows.slice(0, page.limit);
-  const last = items[items.length - 1] as T;
+  const last = items[items.length - 1];
   const nextPageToken = Buffer.from(JSON.stringify({ after: keyOf(last), scope })).toString("base64url");
   return { items, nextPageToken };
 }

@@ -16,6 +16,7 @@ import { testEnv } from "./helpers/app";
 import { clientsFor, type Clients } from "./helpers/clients";
 import { assertCatalog, dropDatabasesWithPrefix, pgDatabases } from "./helpers/databases";
 import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres, uniquePrefix } from "./helpers/postgres";
+import { waitFor } from "./helpers/wait";
 
 const REPO = path.join(__dirname, "..");
 const Row = z.object({ name: z.string(), status: z.string(), started: z.boolean() });
@@ -42,15 +43,15 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
     child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     const c = clientsFor(`127.0.0.1:${env.QOD_GRPC_PORT}`);
-    for (let i = 0; ; i++) {
-      try {
-        await c.tenants.listTenants({ pageSize: 1 }, { apiKey: env.QOD_API_KEY, deadlineMs: 1_000 });
-        return c;
-      } catch (err) {
-        if (i >= 300 || child.exitCode !== null) throw new Error(`the server did not start: ${String(err)}\n${output}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    const started = child;
+    return waitFor(
+      () => `the server to start\n${output}`,
+      async () => {
+        if (started.exitCode !== null) throw new Error(`the server exited\n${output}`);
+        return c.tenants.listTenants({ pageSize: 1 }, { apiKey: env.QOD_API_KEY, deadlineMs: 1_000 }).then(() => c, () => undefined);
+      },
+      { timeoutMs: 30_000, everyMs: 100 },
+    );
   }
 
   async function killServer(): Promise<void> {
@@ -62,16 +63,6 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
       await exited;
     }
     child = undefined;
-  }
-
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${output}`);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
   }
 
   before(async () => {
@@ -111,7 +102,7 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
     const settled = Promise.allSettled(calls);
     const midWay = (now: readonly z.infer<typeof Row>[]) =>
       now.filter((r) => r.status === "READY").length >= 3 && now.some((r) => r.status === "PROVISIONING" && r.started);
-    await waitFor("creates in the middle of provisioning", async () => (midWay(await rows()) ? true : undefined), 60_000, 5);
+    await waitFor(() => `creates in the middle of provisioning\n${output}`, async () => midWay(await rows()), { timeoutMs: 60_000, everyMs: 5 });
     await killServer();
     const answered = (await settled).flatMap((r) => (r.status === "fulfilled" && r.value ? [r.value.name] : []));
 
@@ -123,12 +114,12 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
     // Restart: the reconciler runs at start and every second; rows settle once past the grace period.
     clients = await startServer();
     const after = await waitFor(
-      "the reconciler to settle every row",
+      () => `the reconciler to settle every row\n${output}`,
       async () => {
         const now = await rows();
-        return now.every((r) => r.status === "READY" || r.status === "FAILED") ? now : undefined;
+        return now.every((r) => r.status === "READY" || r.status === "FAILED") && now;
       },
-      60_000,
+      { timeoutMs: 60_000, everyMs: 100 },
     );
 
     const onServer = await pgDatabases(sharedPostgres().admin, `${tenant}_`);

@@ -220,7 +220,7 @@ describe("gateway routing and transcoding", () => {
     const Book = message("test.v1.Book");
     const response = create(message("test.v1.GetBookResponse"), {
       book: create(Book, { name: "b", pageCount: 12n, kind: 1, createTime: { seconds: 1700000000n, nanos: 5_000_000 } }),
-    } as never);
+    });
     it("prints the response_body field only (for additional bindings too), with Envoy's print options", () => {
       const { route } = match("GET", "/v1/books/b");
       const json = JSON.parse(transcoder.response(route, toBinary(route.method.output, response))) as JsonValue;
@@ -232,8 +232,8 @@ describe("gateway routing and transcoding", () => {
     });
     it("renders a failed call's google.rpc.Status with @type first, or code and message without details", () => {
       const Status = base.getMessage("google.rpc.Status")!;
-      const info = toBinary(base.getMessage("google.rpc.ErrorInfo")!, create(base.getMessage("google.rpc.ErrorInfo")!, { reason: "has_pools", domain: "qod.v1" } as never));
-      const details = toBinary(Status, create(Status, { code: 10, message: "m", details: [{ typeUrl: "type.googleapis.com/google.rpc.ErrorInfo", value: info }] } as never));
+      const info = toBinary(base.getMessage("google.rpc.ErrorInfo")!, create(base.getMessage("google.rpc.ErrorInfo")!, { reason: "has_pools", domain: "qod.v1" }));
+      const details = toBinary(Status, create(Status, { code: 10, message: "m", details: [{ typeUrl: "type.googleapis.com/google.rpc.ErrorInfo", value: info }] }));
       assert.equal(
         transcoder.status(details, 10, "ignored"),
         '{"code":10,"message":"m","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"has_pools","domain":"qod.v1","metadata":{}}]}',

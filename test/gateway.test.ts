@@ -15,7 +15,9 @@ import type { Invoker } from "../src/server/invoker";
 import { readDescriptor } from "../src/server/reflection";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { quietLogger, uniquePrefix } from "./helpers/postgres";
-import { expectRestError, insertDatabase, query, rest, type RestResponse } from "./helpers/rest";
+import { insertDatabaseRow } from "./helpers/fixtures";
+import { expectRestError, query, rest, type RestResponse } from "./helpers/rest";
+import { waitFor } from "./helpers/wait";
 
 const registry = loadRegistry(readDescriptor());
 const { routes } = buildRoutes(registry, gatewayServices(registry));
@@ -109,7 +111,7 @@ describe("JSON /api gateway", () => {
     it("answers a gRPC error with Envoy's status and the google.rpc.Status body (409 has_pools)", async () => {
       const tenant = `${p}_busy`;
       await rest(app, "POST", "/api/tenant/create", { body: { name: tenant } });
-      const database = await insertDatabase(app, tenant, "sales");
+      const database = await insertDatabaseRow(app.pool, tenant, "sales", { kind: "ducklake" });
       const pool = await rest(app, "POST", "/api/pool/create", { body: { tenant, tenantDb: "sales", pool: "bi", size: 2 } });
       assert.equal(pool.status, 200, pool.text);
       assert.equal((pool.json as { tenantDb: string }).tenantDb, database);
@@ -170,7 +172,7 @@ describe("JSON /api gateway", () => {
       assert.ok(page.nextPageToken);
       const next = await rest(app, "GET", `/api/tenant/list${query({ page_size: 2, pageToken: page.nextPageToken })}`);
       const names = (next.json as typeof page).tenants.map((t) => t.name);
-      assert.ok(names.every((n) => n > page.tenants[1]!.name));
+      assert.ok(names.every((n) => n > page.tenants[1].name));
       const got = await rest(app, "GET", `/api/tenant/get${query({ name: `${p}_q2` })}`);
       assert.equal((got.json as { name: string }).name, `${p}_q2`);
       expectRestError(await rest(app, "GET", "/api/tenant/list?pageSize=two"), 400, status.INVALID_ARGUMENT, "invalid_argument");
@@ -238,11 +240,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
   let base: string;
 
   /** The call the stub received for a request name, once it has. */
-  const receivedCall = async (name: string) => {
-    let found: Received | undefined;
-    while (!(found = received.find((r) => r.name === name))) await new Promise((resolve) => setTimeout(resolve, 5));
-    return found;
-  };
+  const receivedCall = (name: string) => waitFor(`the call ${name}`, () => received.find((r) => r.name === name), { everyMs: 5 });
 
   // GetTenant's request name picks the stub's behaviour: `held` waits for answer() or an abort,
   // `missing` fails as a handler fails.

@@ -1,7 +1,7 @@
 // gen/ and envoy/descriptor.binpb are committed; regenerating them must change nothing.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "./helpers/process";
@@ -38,4 +38,42 @@ describe("generated code", function () {
       rmSync(work, { recursive: true, force: true });
     }
   });
+
+  describe("buf breaking (the protos are the API)", () => {
+    const buf = path.join(REPO_ROOT, "node_modules", ".bin", "buf");
+    const breaking = (cwd: string, against: string) => {
+      try {
+        execFileSync(buf, ["breaking", "--against", against], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+        return "";
+      } catch (err) {
+        return String((err as { stdout?: Buffer }).stdout ?? err);
+      }
+    };
+
+    it("finds no breaking change against the previous commit's protos (or HEAD's, in a shallow clone)", () => {
+      let ref = "HEAD~1";
+      try {
+        execFileSync("git", ["rev-parse", "--verify", "--quiet", "HEAD~1"], { cwd: REPO_ROOT, stdio: "ignore" });
+      } catch {
+        ref = "HEAD";
+      }
+      assert.equal(breaking(REPO_ROOT, `.git#ref=${ref}`), "");
+    });
+
+    it("fails on a renumbered or removed field", () => {
+      const work = mkdtempSync(path.join(tmpdir(), "qod-breaking-"));
+      try {
+        for (const entry of ["buf.yaml", "proto", "third_party"]) cpSync(path.join(REPO_ROOT, entry), path.join(work, entry), { recursive: true });
+        const file = path.join(work, "proto", "qod", "v1", "pool.proto");
+        const original = readFileSync(file, "utf8");
+        writeFileSync(file, original.replace("int32 size = 5;", "int32 size = 50;"));
+        assert.match(breaking(work, REPO_ROOT), /size/);
+        writeFileSync(file, original.replace(/\n\s*\/\/[^\n]*\n\s*bool disabled = 6;/, "\n"));
+        assert.match(breaking(work, REPO_ROOT), /disabled|6/);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    });
+  });
 });
+

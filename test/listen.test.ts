@@ -7,6 +7,7 @@ import { PROBE, listen } from "../src/db/listen";
 import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
 import { quietLogger, sharedPostgres } from "./helpers/postgres";
+import { waitFor } from "./helpers/wait";
 
 /** A TCP proxy to Postgres whose open connections can be frozen: bytes stop, nothing is closed. */
 async function freezableProxy(target: { host: string; port: number }) {
@@ -38,15 +39,6 @@ async function freezableProxy(target: { host: string; port: number }) {
   };
 }
 
-const waitFor = async (check: () => boolean, ms: number) => {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-};
-
 describe("the notification listener", () => {
   it("probes its connection: one that silently stops answering is dropped, and it listens again", async () => {
     const { target } = sharedPostgres();
@@ -60,15 +52,15 @@ describe("the notification listener", () => {
     }, { everyMs: 200, timeoutMs: 300 });
     const sender = await createPool(pgUrl(target, "postgres"), quietLogger, { maximumPoolSize: 1 });
     try {
-      assert.ok(await waitFor(() => events.length === 1, 5_000), "listens");
+      await waitFor("listens", () => events.length === 1, { timeoutMs: 5_000 });
       await sender.query(sql.typeAlias("void")`SELECT FROM pg_notify('qod_test_probe', 'one')`);
-      assert.ok(await waitFor(() => notices.includes("one"), 2_000));
+      await waitFor("the first notice", () => notices.includes("one"), { timeoutMs: 2_000 });
 
       proxy.freeze();
-      assert.ok(await waitFor(() => events.includes("lost"), 3_000), "a frozen connection is dropped");
-      assert.ok(await waitFor(() => events.filter((e) => e === "listening").length === 2, 5_000), "and replaced");
+      await waitFor("a frozen connection is dropped", () => events.includes("lost"), { timeoutMs: 3_000 });
+      await waitFor("and replaced", () => events.filter((e) => e === "listening").length === 2, { timeoutMs: 5_000 });
       await sender.query(sql.typeAlias("void")`SELECT FROM pg_notify('qod_test_probe', 'two')`);
-      assert.ok(await waitFor(() => notices.includes("two"), 2_000), "notices arrive on the new connection");
+      await waitFor("notices arrive on the new connection", () => notices.includes("two"), { timeoutMs: 2_000 });
       assert.deepEqual(events, ["listening", "lost", "listening"]);
     } finally {
       await listener.close();

@@ -14,7 +14,8 @@ import { readDescriptor } from "../src/server/reflection";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { decodeError, type CallOptions, type Clients } from "./helpers/clients";
 import { uniquePrefix } from "./helpers/postgres";
-import { expectRestError, insertDatabase, query, rest } from "./helpers/rest";
+import { insertDatabaseRow } from "./helpers/fixtures";
+import { expectRestError, query, rest } from "./helpers/rest";
 
 // SPEC §4: gRPC code → HTTP status, copied literally (plus UNIMPLEMENTED for unfinished services).
 const HTTP_STATUS: Partial<Record<status, number>> = {
@@ -71,7 +72,7 @@ function normalize(value: unknown, p: string): unknown {
 const createTenant = (run: Run, name: string, extra: Record<string, unknown> = {}) => run.app.clients.tenants.createTenant({ name: `${run.p}_${name}`, ...extra });
 async function tenantWithDatabase(run: Run, state: "READY" | "PROVISIONING" = "READY"): Promise<void> {
   await createTenant(run, "t");
-  await insertDatabase(run.app, `${run.p}_t`, "sales", state);
+  await insertDatabaseRow(run.app.pool, `${run.p}_t`, "sales", { kind: "ducklake", status: state });
 }
 const ownTenants = (value: Record<string, unknown>, run: Run) => (value.tenants as { name: string }[]).filter((t) => t.name.startsWith(run.p));
 const keycloak = { issuer: "https://kc.example.com/realms/acme", realm: "acme" };
@@ -253,7 +254,7 @@ describe("gRPC and REST parity", () => {
   for (const row of rows) {
     it(`${row.service}.${row.rpc} ${row.title}`, async function () {
       const { name, messages } = SERVICES[row.service];
-      const rpcName = `${row.rpc[0]!.toUpperCase()}${row.rpc.slice(1)}`;
+      const rpcName = `${row.rpc[0].toUpperCase()}${row.rpc.slice(1)}`;
       const route = routes.find((r) => r.grpcPath === `/qod.v1.${name}/${rpcName}`);
       assert.ok(route, `no route for ${name}.${rpcName}`);
       assert.equal(`${route.httpMethod} ${route.template}`, row.http, "documented route");
@@ -278,7 +279,7 @@ describe("gRPC and REST parity", () => {
         const res = await rest(run.app, route.httpMethod, path, { body: get ? undefined : request, auth: row.auth });
         if (res.status === 200) return { ok: true, value: bodyType.fromJSON(res.json) };
         const code = (res.json as { code: status }).code;
-        const { reason, message } = expectRestError(res, HTTP_STATUS[code] ?? -1, code, (res.json as { details: { reason: string }[] }).details[0]!.reason);
+        const { reason, message } = expectRestError(res, HTTP_STATUS[code] ?? -1, code, (res.json as { details: { reason: string }[] }).details[0].reason);
         return { ok: false, code, reason, message };
       };
 

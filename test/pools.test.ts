@@ -4,7 +4,7 @@ import { z } from "zod";
 import { sql } from "../src/db/sql";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { expectError } from "./helpers/clients";
-import { insertReadyDatabase } from "./helpers/fixtures";
+import { insertDatabaseRow } from "./helpers/fixtures";
 import { uniquePrefix } from "./helpers/postgres";
 
 describe("PoolService", () => {
@@ -15,8 +15,8 @@ describe("PoolService", () => {
   before(async () => {
     app = await startTestApp();
     await app.clients.tenants.createTenant({ name: tenant });
-    await insertReadyDatabase(app.pool, tenant, "sales");
-    await insertReadyDatabase(app.pool, tenant, "ops");
+    await insertDatabaseRow(app.pool, tenant, "sales");
+    await insertDatabaseRow(app.pool, tenant, "ops");
   });
   after(async () => {
     await app.stop();
@@ -108,7 +108,7 @@ describe("PoolService", () => {
   it("never lets a pool outlive its database when a create races a delete", async () => {
     const t = uniquePrefix("race");
     await app.clients.tenants.createTenant({ name: t });
-    await insertReadyDatabase(app.pool, t, "db");
+    await insertDatabaseRow(app.pool, t, "db");
     const results = await Promise.allSettled([
       app.clients.pools.createPool({ tenant: t, tenantDb: "db", pool: "p" }),
       app.clients.tenants.deleteTenant({ name: t }),

@@ -52,6 +52,7 @@ describe("Reconciler", function () {
   before(async () => {
     // The app's own reconciler passes once at start (nothing to do) and not again during the suite.
     app = await startTestApp({ env: { QOD_RECONCILE_INTERVAL_SEC: "86400" } });
+    await app.reconciled; // its pass at start must not take the leftovers made below
     await app.clients.tenants.createTenant({ name: tenant });
     servers = createServers(quietLogger);
     lifecycle = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger });

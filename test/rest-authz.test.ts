@@ -23,7 +23,7 @@ const { routes } = buildRoutes(registry, gatewayServices(registry));
 function routeOf(rpc: string): Route {
   const found = routes.filter((r) => r.grpcPath === `/${rpc}`);
   assert.equal(found.length, 1, `http rules of ${rpc}`);
-  return found[0]!;
+  return found[0];
 }
 
 /** Calls an RPC over REST: the request as the JSON body of a POST, or as the query string of a GET. */
@@ -86,7 +86,7 @@ describe("REST authorization", () => {
           messages.add(error.message);
           // The same call over gRPC carries the same status.
           const clients = app.clients as unknown as Record<ServiceKey, Record<string, (r: unknown, o: CallOptions) => Promise<unknown>>>;
-          const grpc = await clients[row.service][row.method]!(request, { apiKey: f.attacker }).then(
+          const grpc = await clients[row.service][row.method](request, { apiKey: f.attacker }).then(
             () => assert.fail(`${row.rpc} succeeded over gRPC`),
             (err: ServiceError) => decodeError(err),
           );

@@ -6,18 +6,9 @@ import { z } from "zod";
 import { sql } from "../src/db/sql";
 import { TENANT_CHANNEL } from "../src/tenants/cache";
 import { startTestApp, type TestApp } from "./helpers/app";
-import { insertReadyDatabase } from "./helpers/fixtures";
+import { insertDatabaseRow } from "./helpers/fixtures";
 import { uniquePrefix } from "./helpers/postgres";
-
-/** Polls `read` until `ok` holds, for at most `ms`; returns the last value read. */
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms = 5_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() > until) return value;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { eventually } from "./helpers/wait";
 
 describe("GetTenant's cache", () => {
   let a: TestApp;
@@ -51,21 +42,21 @@ describe("GetTenant's cache", () => {
     for (const name of ["second", "third", "fourth"]) {
       await displayName(b); // b has the tenant cached
       await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET display_name = ${name} WHERE name = ${tenant}`);
-      assert.equal(await eventually(() => displayName(b), (v) => v === name, 2_000), name);
+      assert.equal(await eventually(() => displayName(b), (v) => v === name, { timeoutMs: 2_000 }), name);
       for (let i = 0; i < 20; i++) assert.equal(await displayName(b), name);
     }
   });
 
   it("follows pools created and deleted on another replica", async () => {
-    await insertReadyDatabase(a.pool, tenant, "sales");
+    await insertDatabaseRow(a.pool, tenant, "sales");
     assert.deepEqual((await b.clients.tenants.getTenant({ name: tenant })).pools, []);
     await a.clients.pools.createPool({ tenant, tenantDb: "sales", pool: "bi" });
     assert.deepEqual((await a.clients.tenants.getTenant({ name: tenant })).pools, ["bi"], "own change at once");
-    const seen = await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 1, 2_000);
+    const seen = await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 1, { timeoutMs: 2_000 });
     assert.deepEqual(seen, ["bi"]);
     await a.clients.pools.deletePool({ tenant, pool: "bi" });
     assert.deepEqual((await a.clients.tenants.getTenant({ name: tenant })).pools, []);
-    assert.deepEqual(await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 0, 2_000), []);
+    assert.deepEqual(await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 0, { timeoutMs: 2_000 }), []);
   });
 
   it("caches nothing while its notification connection is down, and listens again", async () => {
@@ -75,11 +66,11 @@ describe("GetTenant's cache", () => {
       WHERE datname = current_database() AND application_name = 'qod listener'`);
     // While the listeners reconnect a change cannot be missed: reads go to the database.
     await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET display_name = 'while-down' WHERE name = ${tenant}`);
-    assert.equal(await eventually(() => displayName(b), (v) => v === "while-down", 2_000), "while-down");
+    assert.equal(await eventually(() => displayName(b), (v) => v === "while-down", { timeoutMs: 2_000 }), "while-down");
     assert.equal(await eventually(listeners, (n) => n === 2), 2, "both replicas listen again");
     await displayName(b);
     await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET display_name = 'after' WHERE name = ${tenant}`);
-    assert.equal(await eventually(() => displayName(b), (v) => v === "after", 2_000), "after");
+    assert.equal(await eventually(() => displayName(b), (v) => v === "after", { timeoutMs: 2_000 }), "after");
   });
 
   it("answers not found once the tenant is deleted, on every replica", async () => {
@@ -92,7 +83,7 @@ describe("GetTenant's cache", () => {
     const notFound = await eventually(
       () => b.clients.tenants.getTenant({ name: gone }).then(() => false, () => true),
       (missing) => missing,
-      2_000,
+      { timeoutMs: 2_000 },
     );
     assert.ok(notFound);
   });
@@ -113,7 +104,7 @@ describe("GetTenant's cache", () => {
     await Promise.all(reading);
     const stored = await a.pool.oneFirst(sql.type(z.object({ disabled: z.boolean() }))`SELECT disabled FROM tenants WHERE name = ${race}`);
     for (const app of [a, b]) {
-      const seen = await eventually(async () => (await app.clients.tenants.getTenant({ name: race })).disabled, (d) => d === stored, 2_000);
+      const seen = await eventually(async () => (await app.clients.tenants.getTenant({ name: race })).disabled, (d) => d === stored, { timeoutMs: 2_000 });
       assert.equal(seen, stored);
       for (let i = 0; i < 10; i++) assert.equal((await app.clients.tenants.getTenant({ name: race })).disabled, stored);
     }
@@ -131,13 +122,13 @@ describe("GetTenant's cache", () => {
     await a.clients.tenants.createTenant({ name: before });
     await b.clients.tenants.getTenant({ name: before });
     await a.pool.query(sql.typeAlias("void")`UPDATE tenants SET name = ${`${before}_new`} WHERE name = ${before}`);
-    const missing = await eventually(() => b.clients.tenants.getTenant({ name: before }).then(() => false, () => true), (gone) => gone, 2_000);
+    const missing = await eventually(() => b.clients.tenants.getTenant({ name: before }).then(() => false, () => true), (gone) => gone, { timeoutMs: 2_000 });
     assert.ok(missing, "the old name is dropped");
 
     await a.clients.pools.createPool({ tenant, tenantDb: "sales", pool: "adhoc" });
-    await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 1, 2_000);
+    await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 1, { timeoutMs: 2_000 });
     await a.pool.query(sql.typeAlias("void")`TRUNCATE pools`);
-    const pools = await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 0, 2_000);
+    const pools = await eventually(async () => (await b.clients.tenants.getTenant({ name: tenant })).pools, (p) => p.length === 0, { timeoutMs: 2_000 });
     assert.deepEqual(pools, []);
   });
 });

@@ -46,7 +46,7 @@ describe("TenantService", () => {
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => app.clients.tenants.createTenant({ name: `${p}_race` })));
     assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
     for (const r of results.filter((r) => r.status === "rejected")) {
-      await expectError(Promise.reject((r as PromiseRejectedResult).reason), status.ALREADY_EXISTS, "exists");
+      await expectError(Promise.reject((r).reason), status.ALREADY_EXISTS, "exists");
     }
   });
 

@@ -3,6 +3,7 @@ import { status } from "@grpc/grpc-js";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { expectError } from "./helpers/clients";
 import { uniquePrefix } from "./helpers/postgres";
+import { waitFor } from "./helpers/wait";
 
 describe("login throttling", () => {
   let app: TestApp;
@@ -18,20 +19,6 @@ describe("login throttling", () => {
   const failTimes = async (n: number, username: string, headers: Record<string, string>) => {
     for (let i = 0; i < n; i++) await expectError(login(username, "wrong password", headers), status.UNAUTHENTICATED, "unauthenticated");
   };
-  /** Polls until `call` succeeds; returns how long it took. */
-  async function waitForSuccess(call: () => Promise<unknown>, timeoutMs: number): Promise<number> {
-    const started = Date.now();
-    for (;;) {
-      try {
-        await call();
-        return Date.now() - started;
-      } catch (err) {
-        if (Date.now() - started > timeoutMs) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-  }
-
   before(async () => {
     app = await startTestApp({ env: { QOD_LOGIN_MAX_FAILURES: String(MAX), QOD_LOGIN_WINDOW_SEC: "2" } });
     await app.clients.tenants.createTenant({ name: p });
@@ -46,7 +33,9 @@ describe("login throttling", () => {
     // A fresh source: the account's own counter blocks.
     const err = await expectError(login("ann", PASSWORD, newSource()), status.RESOURCE_EXHAUSTED, "rate_limited");
     assert.equal(err.message.includes(PASSWORD), false);
-    const waited = await waitForSuccess(() => login("ann", PASSWORD, newSource()), 5000);
+    const started = Date.now();
+    await waitFor("the window to pass", () => login("ann", PASSWORD, newSource()).then(() => true, () => false), { timeoutMs: 5000, everyMs: 100 });
+    const waited = Date.now() - started;
     assert.ok(waited > 500, `let through after ${waited} ms`);
   });
 

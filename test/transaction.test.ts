@@ -71,6 +71,22 @@ describe("state work bounded by the call", () => {
     assert.ok(toMs(row.timeout) <= 30_000, row.timeout);
   });
 
+  it("refuses a second statement in inStatement, before sending it, with or without a transaction", async () => {
+    for (const msLeft of [undefined, 300]) {
+      let sent = 0;
+      await assert.rejects(
+        inStatement(state.pool, bounds(msLeft), async (db) => {
+          await db.one(settingQuery);
+          sent++;
+          await db.one(settingQuery);
+          sent++;
+        }),
+        /exactly one statement/,
+      );
+      assert.equal(sent, 1);
+    }
+  });
+
   it("does not start work for a call already cancelled", async () => {
     let ran = false;
     const cancelled = new AppError("cancelled", "the call was cancelled");

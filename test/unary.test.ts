@@ -13,6 +13,7 @@ import type { CallInput, Invoker } from "../src/server/invoker";
 import { authenticateMiddleware } from "../src/server/middleware/authenticate";
 import { compose } from "../src/server/middleware/compose";
 import { loggingMiddleware } from "../src/server/middleware/logging";
+import { waitFor } from "./helpers/wait";
 
 const API_KEY = "unary-test-key-0123456789";
 
@@ -118,7 +119,7 @@ describe("unary adapter", () => {
       );
     const err = await call(undefined, undefined, 100);
     assert.equal(err?.code, status.DEADLINE_EXCEEDED);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor("the handler to see the abort", () => seen !== undefined);
     assert.ok(ended.includes((seen as { reason?: string }).reason ?? ""), String(seen));
   });
 
@@ -127,7 +128,7 @@ describe("unary adapter", () => {
     let reason: unknown;
     const read = new Promise<void>((resolve) => {
       getTenant = async (_request, ctx) => {
-        await new Promise((r) => setTimeout(r, 150));
+        await waitFor("the deadline to pass", () => ctx.deadline !== undefined && Date.now() > ctx.deadline);
         aborted = ctx.signal.aborted;
         reason = ctx.signal.reason;
         resolve();
@@ -178,7 +179,7 @@ describe("unary adapter", () => {
       const { call } = input({ "x-api-key": API_KEY, "x-request-id": "inproc-1" });
       const outcome = await invoke(request, call);
       assert.equal(outcome.error, undefined);
-      assert.deepEqual(Tenant.decode(outcome.response!), Tenant.fromPartial({ name: "acme", displayName: "Acme" }));
+      assert.deepEqual(Tenant.decode(outcome.response), Tenant.fromPartial({ name: "acme", displayName: "Acme" }));
       assert.deepEqual(outcome.headers.get("x-request-id"), ["inproc-1"]);
       assert.deepEqual(seen, { request: GetTenantRequest.fromPartial({ name: "acme" }), peer: "192.0.2.7:4000", deadline: call.deadline });
     });

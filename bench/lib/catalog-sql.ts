@@ -11,7 +11,8 @@ function literal(value: unknown): string {
   if (value === null || value === undefined) return "NULL";
   if (typeof value === "number" || typeof value === "bigint") return String(value);
   if (typeof value === "boolean") return value ? "true" : "false";
-  return `'${String(value).replaceAll("'", "''")}'`;
+  if (typeof value !== "string") throw new TypeError(`no SQL literal for ${typeof value}`);
+  return `'${value.replaceAll("'", "''")}'`;
 }
 
 /** The catalog statements with their bind values inlined, one per line, in one transaction. */

@@ -12,7 +12,7 @@ const tempPaths = new Set<string>();
 /** Postgres postmaster pids to stop synchronously on exit if still alive. */
 const postmasters = new Set<number>();
 
-export const REPO_ROOT = path.join(__dirname, "..", "..");
+export { REPO_ROOT } from "../../tools/start-command";
 export const TEMP_PREFIX = "qod-bench-";
 
 import { parentPid, processAlive as alive } from "../../src/db/embedded";

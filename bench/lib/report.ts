@@ -72,8 +72,8 @@ const fmt = (n: number | undefined, digits = 1): string => (n === undefined || !
 const fmtRps = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? "-" : n >= 100 ? Math.round(n).toString() : n.toFixed(1));
 
 function pad(cells: string[][]): string {
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
 export function renderTable(rows: readonly Row[], checks: readonly Check[]): string {

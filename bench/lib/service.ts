@@ -3,7 +3,7 @@
 import type { ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import path from "node:path";
-import { startCommand } from "../../test/helpers/process";
+import { startCommand } from "../../tools/start-command";
 import { healthy } from "./client";
 import { exited, REPO_ROOT, spawnTracked, stopChild } from "./processes";
 

@@ -23,7 +23,7 @@ export interface Summary {
 export function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[rank] as number;
+  return sorted[rank];
 }
 
 export function summarize(latenciesMs: number[], seconds: number, errors: Record<string, number> = {}): Summary {
@@ -37,7 +37,7 @@ export function summarize(latenciesMs: number[], seconds: number, errors: Record
     p50: quantile(sorted, 0.5),
     p90: quantile(sorted, 0.9),
     p99: quantile(sorted, 0.99),
-    max: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : NaN,
+    max: sorted.length > 0 ? (sorted[sorted.length - 1]) : NaN,
     mean: sorted.length > 0 ? sum / sorted.length : NaN,
   };
 }

@@ -63,7 +63,8 @@ function call(session: http2.ClientHttp2Session, config: GrpcLoadConfig, body: B
       if (inHeaders !== undefined) grpcStatus = String(inHeaders);
     });
     stream.on("trailers", (trailers) => {
-      if (trailers["grpc-status"] !== undefined) grpcStatus = String(trailers["grpc-status"]);
+      const inTrailers = (trailers as Record<string, string | string[] | undefined>)["grpc-status"];
+      if (inTrailers !== undefined) grpcStatus = String(inTrailers);
     });
     stream.on("data", () => {});
     stream.on("error", (err: Error & { code?: string }) => (failure ??= err.code ?? err.name));

@@ -13,6 +13,7 @@
 //   node --import tsx bench/servers/bare-grpc.ts <host> <port> <response base64> [noop|pg|slonik|tx <pg url> <pool size> <tenant>]
 // Prints "listening <port>" once bound; stops on SIGTERM/SIGINT.
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { Pool } from "pg";
 import pino from "pino";
 import type { CommonQueryMethods, QuerySqlToken } from "slonik";
 import { connectState } from "../../src/db/state";
@@ -44,14 +45,11 @@ type Work = (call: ServerUnaryCall<Buffer, Buffer>) => Promise<void>;
 async function makeRead(): Promise<Work> {
   const poolSize = Number(poolSizeArg);
   if (mode === "pg") {
-    // node-postgres comes with slonik; it has no types here, so the little used is declared.
-    type PgPool = { query(q: { text: string; values: readonly unknown[] }): Promise<{ rows: unknown[] }>; end(): Promise<void>; on(e: string, f: () => void): void };
-    const { Pool } = require("pg") as { Pool: new (options: object) => PgPool };
     const pool = new Pool({ connectionString: url, max: poolSize });
     pool.on("error", () => {});
     const query = await getTenantQuery(tenant);
     return async () => {
-      const { rows } = await pool.query(query);
+      const { rows } = await pool.query(query.text, [...query.values]);
       if (rows.length !== 1) throw new Error("the tenant was not found");
     };
   }

@@ -16,5 +16,5 @@ export type PublicMethodsOf<S extends keyof typeof PUBLIC> = (typeof PUBLIC)[S][
 
 /** Their gRPC paths, e.g. `/qod.v1.AuthService/Login`. */
 export const PUBLIC_METHOD_PATHS: ReadonlySet<string> = new Set(
-  Object.values(PUBLIC).flatMap(({ definition, methods }) => methods.map((method) => (definition as ServiceDefinition)[method]!.path)),
+  Object.values(PUBLIC).flatMap(({ definition, methods }) => methods.map((method) => (definition as ServiceDefinition)[method].path)),
 );

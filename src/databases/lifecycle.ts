@@ -29,12 +29,13 @@
 // the error's reason and a safe message, until DeleteDatabase removes it or a new create of the
 // same name in its tenant (or a retry with its request id) replaces it: it never blocks a retry.
 // Only repeats that waited on the running attempt answer its error; later ones try again.
-import { UniqueIntegrityConstraintViolationError, type DatabasePool } from "slonik";
+import type { DatabasePool } from "slonik";
 import type { Logger } from "pino";
 import type { AuthedContext } from "../call/context";
 import { throwIfAborted } from "../call/deadline";
 import type { PgTarget } from "../config";
 import { actorOf } from "../db/audit";
+import { isUniqueViolation } from "../db/errors";
 import type { CommonQueryMethods } from "../db/sql";
 import { inStatement, inTransaction } from "../db/transaction";
 import { AppError, invalid, notFound, type Reason } from "../errors";
@@ -252,7 +253,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           });
         } catch (err) {
           // A unique clash waited for the other insert to commit, so its row is visible now.
-          const first = err instanceof UniqueIntegrityConstraintViolationError && command.requestId
+          const first = isUniqueViolation(err) && command.requestId
             ? await findDatabaseByRequestId(conn, command.tenant, command.requestId)
             : null;
           if (!first) throw err; // the name is taken by another request: `exists`

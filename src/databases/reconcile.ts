@@ -3,8 +3,8 @@
 import type { Logger } from "pino";
 
 export interface Reconciler {
-  /** Runs a pass now, then one every interval. */
-  start(): void;
+  /** Runs a pass now, then one every interval; resolves when the first pass is over. */
+  start(): Promise<void>;
   /** Stops scheduling and waits for a pass in progress. */
   stop(): Promise<void>;
 }
@@ -15,19 +15,24 @@ export function createReconciler(pass: () => Promise<number>, intervalMs: number
   let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
 
-  function schedule(delayMs: number): void {
-    timer = setTimeout(() => {
-      running = pass()
-        .catch((err: unknown) => log.warn({ message: (err as Error).message }, "reconcile pass failed"))
-        .finally(() => {
-          if (!stopped) schedule(intervalMs);
-        });
-    }, delayMs);
+  function run(): Promise<void> {
+    const done = pass().then(
+      () => {},
+      (err: unknown) => log.warn({ message: (err as Error).message }, "reconcile pass failed"),
+    );
+    running = done.finally(() => {
+      if (!stopped) schedule();
+    });
+    return done;
+  }
+
+  function schedule(): void {
+    timer = setTimeout(() => void run(), intervalMs);
     timer.unref();
   }
 
   return {
-    start: () => schedule(0),
+    start: () => run(),
     async stop() {
       stopped = true;
       clearTimeout(timer);

@@ -208,9 +208,17 @@ export function createServers(logger: Logger): Servers {
       }),
 
     async end() {
-      const pools = await Promise.allSettled(admins.values());
+      const pending = [...admins.values()];
       admins.clear();
-      await Promise.all(pools.map((p) => (p.status === "fulfilled" ? p.value.end() : undefined)));
+      await Promise.all(
+        pending.map(async (pool) => {
+          try {
+            await (await pool).end();
+          } catch {
+            // a pool that never connected has nothing to close
+          }
+        }),
+      );
     },
   };
 }

@@ -47,6 +47,9 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   login_failures_pkey: null,
 };
 
+/** Whether `err` is a unique violation (of any constraint): another writer got there first. */
+export const isUniqueViolation = (err: unknown): boolean => err instanceof UniqueIntegrityConstraintViolationError;
+
 /** SQLSTATE classes that mean the database cannot be reached or is going away. */
 const UNAVAILABLE_CODES = /^(08|53|57P0[1-3])/;
 

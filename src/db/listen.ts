@@ -36,7 +36,8 @@ export function listen(url: string, channel: string, logger: Logger, handlers: L
     retryTimer = undefined;
     const client = new Client({ connectionString: url, application_name: "qod listener", keepAlive: true, keepAliveInitialDelayMillis: probeEvery.everyMs });
     let dropped = false;
-    let probe: NodeJS.Timeout | undefined;
+    // Set once connected; `drop` may run before that.
+    let probe: NodeJS.Timeout | undefined = undefined;
     const drop = (err?: Error) => {
       if (dropped) return;
       dropped = true;

@@ -5,7 +5,7 @@ import { status as Code } from "@grpc/grpc-js";
 import { codeForReason, ERROR_DOMAIN, type Reason } from "../errors";
 
 /** Envoy's table ("from cloud.google.com/apis/design/errors"); unknown codes are 500. */
-export function httpStatusFromGrpc(code: number): number {
+export function httpStatusFromGrpc(code: Code): number {
   switch (code) {
     case Code.OK:
       return 200;

@@ -107,8 +107,8 @@ export function urlUnescape(text: string, keepReserved = false): string {
   const out = Buffer.alloc(raw.length);
   let n = 0;
   for (let i = 0; i < raw.length; i++) {
-    const c = raw[i]!;
-    if (c === 0x25 && i + 2 < raw.length && hex(raw[i + 1]!) && hex(raw[i + 2]!)) {
+    const c = raw[i];
+    if (c === 0x25 && i + 2 < raw.length && hex(raw[i + 1]) && hex(raw[i + 2])) {
       const byte = parseInt(raw.toString("latin1", i + 1, i + 3), 16);
       if (!(keepReserved && RESERVED.has(byte))) {
         out[n++] = byte;
@@ -259,7 +259,7 @@ export function buildRoutes(registry: Registry, services: readonly DescService[]
   for (const service of services) {
     for (const method of service.methods) {
       if (method.methodKind !== "unary") throw new Error(`${service.typeName}.${method.name}: only unary methods are transcoded`);
-      const rule = getOption(method, http) as unknown as HttpRule;
+      const rule = getOption(method, http) as HttpRule;
       add(method, rule, rule.responseBody);
     }
   }

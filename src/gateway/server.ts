@@ -45,9 +45,9 @@ const NOT_METADATA = new Set([
 function requestMetadata(rawHeaders: readonly string[], remoteAddress: string | undefined): Metadata {
   const metadata = new Metadata();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const key = rawHeaders[i]!.toLowerCase();
+    const key = rawHeaders[i].toLowerCase();
     if (NOT_METADATA.has(key) || key.startsWith("grpc-")) continue;
-    const value = rawHeaders[i + 1]!;
+    const value = rawHeaders[i + 1];
     try {
       metadata.add(key, key.endsWith("-bin") ? Buffer.from(value, "base64") : value);
     } catch {

@@ -30,7 +30,7 @@ export function bindService<D extends ServiceDefinition>(
   const implementation: UntypedServiceImplementation = {};
   const invokers = new Map<string, Invoker>();
   for (const key of Object.keys(definition) as (keyof D & string)[]) {
-    const method = served[key]!;
+    const method = served[key];
     const typed = handlers[key] as unknown as Handler;
     const handler = wrap(async (request, ctx) => {
       if (request === MALFORMED) throw new AppError("invalid_argument", "the request is not a valid protobuf message");

@@ -21,7 +21,7 @@ export function callDefinition(definition: ServiceDefinition): ServiceDefinition
           ...method,
           requestDeserialize: (bytes: Buffer) => {
             try {
-              return method.requestDeserialize(bytes);
+              return method.requestDeserialize(bytes) as unknown;
             } catch {
               return MALFORMED;
             }

@@ -26,7 +26,7 @@ export type Invoker = (request: Uint8Array, call: CallInput) => Promise<CallOutc
 export function invoker(handler: Handler, method: ServiceDefinition[string], log: Logger): Invoker {
   const { path, requestDeserialize, responseSerialize } = method;
   return (bytes, call) => {
-    const request = requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const request = requestDeserialize(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as unknown;
     return new Promise((resolve) => {
       let headers!: Metadata; // sendHeaders runs right before settle
       serveCall(handler, path, log, request, call, (sent) => (headers = sent), (error, response) => {

@@ -29,6 +29,8 @@ export interface TestApp {
   /** Base URL of the JSON /api gateway, e.g. `http://127.0.0.1:34567`. */
   httpBase: string;
   clients: Clients;
+  /** Resolves when the service's reconciler has finished the pass it runs at start. */
+  reconciled: Promise<void>;
   /** Stops the service and starts a new one on the same state database (a process restart). */
   restart(): Promise<TestApp>;
   /** Starts another replica on the same state database; its stop() leaves the database alone. */
@@ -79,7 +81,7 @@ async function launch(database: string, dataDir: string, options: TestAppOptions
   const state = await connectState(pgUrl(postgres.target, database), quietLogger, config.pgPoolSize);
   const { pool } = state;
   const app = createApp({ config, state, target: postgres.target, logger: options.logger ?? quietLogger });
-  const { grpcPort, httpPort } = await app.start();
+  const { grpcPort, httpPort, reconciled } = await app.start();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const clients = clientsFor(grpcAddress);
   const halt = async () => {
@@ -97,6 +99,7 @@ async function launch(database: string, dataDir: string, options: TestAppOptions
     httpPort,
     httpBase: `http://127.0.0.1:${httpPort}`,
     clients,
+    reconciled,
     async restart() {
       await halt();
       return launch(database, dataDir, options, ownsDatabase);

@@ -37,7 +37,7 @@ type Module = Record<string, unknown>;
 
 function promiseClient<D extends ServiceDefinition>(definition: D, messages: Module, address: string): { client: PromiseClient<D>; close(): void } {
   const Ctor = makeGenericClientConstructor(definition, "client");
-  const raw = new Ctor(address, credentials.createInsecure()) as unknown as Record<string, Function> & { close(): void };
+  const raw = new Ctor(address, credentials.createInsecure()) as unknown as Record<string, (...args: unknown[]) => unknown> & { close(): void };
   const client = {} as Record<string, unknown>;
   for (const key of Object.keys(definition)) {
     const typeName = `${key[0]?.toUpperCase()}${key.slice(1)}Request`;
@@ -45,7 +45,7 @@ function promiseClient<D extends ServiceDefinition>(definition: D, messages: Mod
     client[key] = (request: unknown = {}, options: CallOptions = { apiKey: TEST_API_KEY }) =>
       new Promise((resolve, reject) => {
         const callOptions = { deadline: Date.now() + (options.deadlineMs ?? 60_000) };
-        raw[key]!.call(raw, type.fromPartial(request), metadataFor(options), callOptions, (err: ServiceError | null, res: unknown) =>
+        raw[key].call(raw, type.fromPartial(request), metadataFor(options), callOptions, (err: ServiceError | null, res: unknown) =>
           err ? reject(err) : resolve(res),
         );
       });

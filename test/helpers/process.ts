@@ -1,10 +1,11 @@
 // The service as a real child process, started with the node flags of `npm start`, and `buf curl` as an
 // independent gRPC client.
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { REPO_ROOT, startCommand } from "../../tools/start-command";
+import { waitFor } from "./wait";
 
-export const REPO_ROOT = path.join(__dirname, "..", "..");
+export { REPO_ROOT };
 const BUF = path.join(REPO_ROOT, "node_modules", ".bin", "buf");
 
 export interface BufResult {
@@ -21,24 +22,6 @@ export function bufCurl(args: string[], timeoutMs = 20_000): Promise<BufResult> 
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-let built = false;
-
-/**
- * What `npm start` runs, so tests and the bench run what ships: its prestart script (the esbuild
- * bundle, made once per process), then "node <flags> <entry>" as package.json says.
- */
-export function startCommand(): { flags: string[]; entry: string } {
-  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
-  const words = pkg.scripts.start.trim().split(/\s+/);
-  const entry = words[words.length - 1] ?? "";
-  if (words[0] !== "node" || !entry.endsWith(".js")) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
-  if (!built) {
-    execFileSync("npm", ["run", "--silent", "prestart"], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "inherit"] });
-    built = true;
-  }
-  return { flags: words.slice(1, -1), entry };
 }
 
 export interface ServerProcess {
@@ -70,14 +53,21 @@ export async function startServerProcess(env: Record<string, string>, grpcPort: 
       return exited;
     },
   };
-  const deadline = Date.now() + timeoutMs;
   let exitedEarly = false;
   void exited.then(() => (exitedEarly = true));
-  while (Date.now() < deadline && !exitedEarly) {
-    const health = await bufCurl(["-d", "{}", `http://127.0.0.1:${grpcPort}/grpc.health.v1.Health/Check`], 5_000);
-    if (health.code === 0 && health.stdout.includes("SERVING")) return server;
-    await new Promise((r) => setTimeout(r, 200));
+  try {
+    await waitFor(
+      () => `the server to become healthy:\n${output}`,
+      async () => {
+        if (exitedEarly) throw new Error(`the server exited:\n${output}`);
+        const health = await bufCurl(["-d", "{}", `http://127.0.0.1:${grpcPort}/grpc.health.v1.Health/Check`], 5_000);
+        return health.code === 0 && health.stdout.includes("SERVING");
+      },
+      { timeoutMs, everyMs: 200 },
+    );
+    return server;
+  } catch (err) {
+    await server.kill("SIGKILL");
+    throw err;
   }
-  await server.kill("SIGKILL");
-  throw new Error(`the server did not become healthy:\n${output}`);
 }

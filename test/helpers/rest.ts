@@ -1,9 +1,7 @@
-// REST calls to the JSON /api gateway through fetch, assertions on its google.rpc.Status error
-// bodies, and the state-database fixtures the REST suites need.
+// REST calls to the JSON /api gateway through fetch, and assertions on its google.rpc.Status error
+// bodies.
 import assert from "node:assert/strict";
-import { status } from "@grpc/grpc-js";
-import { sql } from "../../src/db/sql";
-import { newId } from "../../src/ids";
+import { type status } from "@grpc/grpc-js";
 import type { TestApp } from "./app";
 import { metadataFor, type CallOptions } from "./clients";
 
@@ -62,16 +60,4 @@ export function expectRestError(res: RestResponse, httpStatus: number, code: sta
   assert.equal(info.reason, reason);
   assert.equal(info.domain, "qod.v1");
   return { code: body.code, message: body.message, reason: info.reason, metadata: info.metadata };
-}
-
-/**
- * Records a database row straight in the suite's state database (READY unless told), so pools
- * can be made without provisioning. Returns the database's full name.
- */
-export async function insertDatabase(app: TestApp, tenant: string, suffix: string, state: "READY" | "PROVISIONING" = "READY"): Promise<string> {
-  const name = `${tenant}_${suffix}`;
-  await app.pool.query(sql.typeAlias("void")`
-    INSERT INTO databases (id, tenant, name, suffix, kind, status)
-    VALUES (${newId("td")}, ${tenant}, ${name}, ${suffix}, 'ducklake', ${state})`);
-  return name;
 }
