@@ -1,0 +1,442 @@
+// The OpenAPI 3.1 document of the JSON /api, built from the transcoder's own route table and the
+// descriptor set's types and comments (buf keeps source info), so it names exactly the routes the
+// gateway serves and the JSON it prints. The gateway serves it; `npm run gen` commits it.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { ScalarType, type DescEnum, type DescEnumValue, type DescField, type DescFile, type DescMessage, type DescMethod, type DescService, type JsonObject, type Registry } from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence, isWrapperDesc, type SourceCodeInfo_Location } from "@bufbuild/protobuf/wkt";
+import { PACKAGE_ROOT } from "../package-root";
+import { PUBLIC_METHODS } from "../server/middleware/authenticate";
+import { FieldIndex, parseTemplate, type PathTemplate, type Route } from "./routes";
+import { PRINT_OPTIONS } from "./transcode";
+
+export interface OpenApiOptions {
+  /** `info.version`: the package's version. */
+  version: string;
+  /** gRPC paths of the methods that need no credential (the authentication layer's list). */
+  publicMethods: ReadonlySet<string>;
+}
+
+/** The version in the package's package.json. */
+export function packageVersion(): string {
+  const { version } = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
+  return version;
+}
+
+/** The document as committed in envoy/openapi.json: pretty-printed, with a final newline. */
+export function renderOpenApi(document: JsonObject): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+// HTTP methods an OpenAPI 3.1 path item can hold.
+const OPENAPI_METHODS = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
+
+const STATUS_SCHEMA = "google.rpc.Status";
+/** The details the service puts in a google.rpc.Status (src/errors.ts, http-status.ts). */
+const STATUS_DETAILS = ["google.rpc.ErrorInfo", "google.rpc.BadRequest"];
+
+const SECURITY_SCHEMES = {
+  ApiKey: {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+    description: "The static API key (`QOD_API_KEY`), a session token from Login, or a personal access token.",
+  },
+  Bearer: {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "`Authorization: Bearer <JWT>`: a session token from Login, or a service JWT signed with `API_JWT_SECRET` (HS256, `exp` required).",
+  },
+} as const;
+const AUTHENTICATED = Object.keys(SECURITY_SCHEMES).map((name) => ({ [name]: [] }));
+
+/** Every error answer, by HTTP status (SPEC §4 and the gateway's own local replies). */
+const ERROR_RESPONSES = {
+  "400": ["BadRequest", "Invalid input (reason `invalid_*`, with `google.rpc.BadRequest` field violations), an unknown query parameter, or an undecodable JSON body."],
+  "401": ["Unauthenticated", "No valid credential (reason `unauthenticated`)."],
+  "403": ["PermissionDenied", "The caller may not do this (reason `tenant_forbidden`, `superuser_required` or `admin_required`)."],
+  "404": ["NotFound", "The object does not exist (reason `not_found`), or no route has this method and path."],
+  "409": ["Conflict", "The object already exists (reason `exists`), or it still has pools (reason `has_pools`)."],
+  "413": ["PayloadTooLarge", "The request body is larger than the configured limit (reason `invalid_body_size`)."],
+  "429": ["TooManyRequests", "Too many requests (reason `rate_limited` or `quota_exceeded`)."],
+  "500": ["Internal", "An internal error (reason `internal`); the message says no more."],
+  "503": ["Unavailable", "The state database is unavailable (reason `unavailable`)."],
+  "504": ["GatewayTimeout", "The call did not finish within the route's timeout (reason `deadline_exceeded`)."],
+} as const;
+/** A public method's 401 is its own refusal of the credentials the request carries (Login's password). */
+const CREDENTIALS_REFUSED = ["CredentialsRefused", "The credentials in the request were refused (reason `unauthenticated`)."] as const;
+const PUBLIC_OMITS = new Set(["401", "403"]);
+
+// descriptor.proto's field numbers, for SourceCodeInfo paths.
+const FILE_MESSAGE = 4;
+const FILE_ENUM = 5;
+const FILE_SERVICE = 6;
+const MESSAGE_FIELD = 2;
+const MESSAGE_NESTED = 3;
+const MESSAGE_ENUM = 4;
+const SERVICE_METHOD = 2;
+const ENUM_VALUE = 2;
+
+type Commented = DescService | DescMethod | DescMessage | DescField | DescEnum | DescEnumValue;
+
+/** The element's file and its path in that file's SourceCodeInfo. */
+function sourceOf(desc: Commented): { file: DescFile; path: number[] } {
+  const nested = (parent: DescMessage | DescEnum | DescService, tag: number, index: number) => {
+    const outer = sourceOf(parent);
+    return { file: outer.file, path: [...outer.path, tag, index] };
+  };
+  switch (desc.kind) {
+    case "service":
+      return { file: desc.file, path: [FILE_SERVICE, desc.file.proto.service.indexOf(desc.proto)] };
+    case "rpc":
+      return nested(desc.parent, SERVICE_METHOD, desc.parent.proto.method.indexOf(desc.proto));
+    case "field":
+      return nested(desc.parent, MESSAGE_FIELD, desc.parent.proto.field.indexOf(desc.proto));
+    case "enum_value":
+      return nested(desc.parent, ENUM_VALUE, desc.parent.proto.value.indexOf(desc.proto));
+    case "message":
+      return desc.parent
+        ? nested(desc.parent, MESSAGE_NESTED, desc.parent.proto.nestedType.indexOf(desc.proto))
+        : { file: desc.file, path: [FILE_MESSAGE, desc.file.proto.messageType.indexOf(desc.proto)] };
+    case "enum":
+      return desc.parent
+        ? nested(desc.parent, MESSAGE_ENUM, desc.parent.proto.enumType.indexOf(desc.proto))
+        : { file: desc.file, path: [FILE_ENUM, desc.file.proto.enumType.indexOf(desc.proto)] };
+  }
+}
+
+/** A comment as Markdown: the one space after `//` dropped from each line, blank edges trimmed. */
+const commentText = (raw: string) =>
+  raw
+    .split("\n")
+    .map((line) => line.replace(/^ /, "").trimEnd())
+    .join("\n")
+    .trim();
+
+/** Reads the proto comments of descriptors; each file's locations are indexed once. */
+class Comments {
+  private readonly byFile = new Map<DescFile, Map<string, SourceCodeInfo_Location>>();
+
+  /** The leading comment, else the trailing one; undefined when there is none. */
+  of(desc: Commented): string | undefined {
+    const { file, path } = sourceOf(desc);
+    let locations = this.byFile.get(file);
+    if (!locations) {
+      locations = new Map((file.proto.sourceCodeInfo?.location ?? []).map((l) => [l.path.join("."), l]));
+      this.byFile.set(file, locations);
+    }
+    const location = locations.get(path.join("."));
+    const text = commentText(location?.leadingComments || location?.trailingComments || "");
+    return text || undefined;
+  }
+}
+
+/** `description` (when there is one) and `deprecated` (when set), to spread into an object. */
+function documented(comments: Comments, desc: Commented): JsonObject {
+  const description = comments.of(desc);
+  const deprecated = desc.kind !== "enum_value" && desc.deprecated;
+  return { ...(description ? { description } : {}), ...(deprecated ? { deprecated: true } : {}) };
+}
+
+/** proto3 JSON of each scalar type, as @bufbuild/protobuf's toJson prints it (64-bit integers as strings). */
+function scalarSchema(type: ScalarType): JsonObject {
+  switch (type) {
+    case ScalarType.STRING:
+      return { type: "string" };
+    case ScalarType.BOOL:
+      return { type: "boolean" };
+    case ScalarType.BYTES:
+      return { type: "string", format: "byte", contentEncoding: "base64" };
+    case ScalarType.DOUBLE:
+      return { type: "number", format: "double" };
+    case ScalarType.FLOAT:
+      return { type: "number", format: "float" };
+    case ScalarType.INT32:
+    case ScalarType.SINT32:
+    case ScalarType.SFIXED32:
+      return { type: "integer", format: "int32" };
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return { type: "integer", format: "uint32", minimum: 0, maximum: 4294967295 };
+    case ScalarType.INT64:
+    case ScalarType.SINT64:
+    case ScalarType.SFIXED64:
+      return { type: "string", format: "int64", pattern: "^-?[0-9]+$" };
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return { type: "string", format: "uint64", pattern: "^[0-9]+$" };
+  }
+}
+
+/** Well-known types whose JSON is not an object of their fields (wrappers are handled apart). */
+const WELL_KNOWN: Record<string, JsonObject> = {
+  "google.protobuf.Timestamp": { type: "string", format: "date-time" },
+  "google.protobuf.Duration": { type: "string", pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$" },
+  "google.protobuf.FieldMask": { type: "string" },
+  "google.protobuf.Struct": { type: "object", additionalProperties: true },
+  "google.protobuf.Value": {},
+  "google.protobuf.ListValue": { type: "array", items: {} },
+  "google.protobuf.Empty": { type: "object" },
+  "google.protobuf.Any": { type: "object", properties: { "@type": { type: "string" } }, required: ["@type"] },
+};
+// Well-known types that a query parameter can carry (their JSON is one string or number).
+const BINDABLE_WELL_KNOWN = new Set(["google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"]);
+const NULL_VALUE = "google.protobuf.NullValue";
+
+/** Adds `null` to a schema: to its `type`, or as an alternative. */
+function nullable(schema: JsonObject): JsonObject {
+  if (typeof schema.type === "string" && schema.enum === undefined) return { ...schema, type: [schema.type, "null"] };
+  return { anyOf: [schema, { type: "null" }] };
+}
+
+const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
+const responseRef = (name: string): JsonObject => ({ $ref: `#/components/responses/${name}` });
+/** Components in name order, so the document is the same for the same descriptor. */
+const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** JSON Schemas of messages and enums, each once, as components. */
+class Schemas {
+  readonly components = new Map<string, JsonObject>();
+
+  constructor(private readonly comments: Comments) {}
+
+  /** The JSON key the transcoder prints for a field. */
+  key(field: DescField): string {
+    return PRINT_OPTIONS.preserve_proto_field_names ? field.name : field.jsonName;
+  }
+
+  message(message: DescMessage): JsonObject {
+    const known = WELL_KNOWN[message.typeName];
+    if (known) return structuredClone(known);
+    if (isWrapperDesc(message)) return scalarSchema(message.fields[0]!.scalar);
+    if (!this.components.has(message.typeName)) {
+      const schema: JsonObject = { type: "object", ...documented(this.comments, message) };
+      this.components.set(message.typeName, schema); // before the fields: a message may contain itself
+      schema.properties = Object.fromEntries(message.fields.map((f) => [this.key(f), this.property(f)]));
+    }
+    return ref(message.typeName);
+  }
+
+  enum(desc: DescEnum): JsonObject {
+    if (desc.typeName === NULL_VALUE) return { type: "null" };
+    if (!this.components.has(desc.typeName)) {
+      // Printed by name (PRINT_OPTIONS: enums not as ints); each value's comment in the description.
+      const values = desc.values.map((v) => {
+        const comment = this.comments.of(v);
+        return `- \`${v.name}\`${comment ? `: ${comment.replace(/\n/g, " ")}` : ""}`;
+      });
+      const comment = this.comments.of(desc);
+      const description = [...(comment ? [comment] : []), values.join("\n")].join("\n\n");
+      this.components.set(desc.typeName, { type: "string", enum: desc.values.map((v) => v.name), description, ...(desc.deprecated ? { deprecated: true } : {}) });
+    }
+    return ref(desc.typeName);
+  }
+
+  /** A field's value: scalars, enums, messages, lists and maps, without presence or documentation. */
+  value(field: DescField): JsonObject {
+    switch (field.fieldKind) {
+      case "scalar":
+        return scalarSchema(field.scalar);
+      case "enum":
+        return this.enum(field.enum);
+      case "message":
+        return this.message(field.message);
+      case "list":
+        return {
+          type: "array",
+          items: field.listKind === "scalar" ? scalarSchema(field.scalar) : field.listKind === "enum" ? this.enum(field.enum) : this.message(field.message),
+        };
+      case "map": {
+        const value = field.mapKind === "scalar" ? scalarSchema(field.scalar) : field.mapKind === "enum" ? this.enum(field.enum) : this.message(field.message);
+        // JSON object keys are strings; integer and bool keys are printed as their text.
+        const schema: JsonObject = { type: "object", additionalProperties: value };
+        if (field.mapKey === ScalarType.BOOL) schema.propertyNames = { enum: ["true", "false"] };
+        else if (field.mapKey !== ScalarType.STRING) schema.propertyNames = { pattern: "^-?[0-9]+$" };
+        return schema;
+      }
+    }
+  }
+
+  /** A message property: its value, `null` where proto3 JSON takes it for "unset", and its comment. */
+  property(field: DescField): JsonObject {
+    let schema = this.value(field);
+    const explicitScalar = (field.fieldKind === "scalar" || field.fieldKind === "enum") && field.presence === FeatureSet_FieldPresence.EXPLICIT;
+    if (explicitScalar || (field.fieldKind === "message" && isWrapperDesc(field.message))) schema = nullable(schema);
+    const docs = documented(this.comments, field);
+    // A $ref takes its target's description unless the property has its own.
+    return { ...schema, ...docs };
+  }
+
+  /** Whether a query parameter can carry the field: a scalar, an enum, a list of those, or a string-like well-known type. */
+  bindable(field: DescField): boolean {
+    if (field.fieldKind === "scalar" || field.fieldKind === "enum") return true;
+    if (field.fieldKind === "list") return field.listKind !== "message";
+    return field.fieldKind === "message" && (isWrapperDesc(field.message) || BINDABLE_WELL_KNOWN.has(field.message.typeName));
+  }
+}
+
+/** The template as an OpenAPI path: `{name=shelves/*}` becomes `{name}`. */
+function openApiPath(template: PathTemplate): string {
+  const parts: string[] = [];
+  for (let i = 0; i < template.segments.length; ) {
+    const variable = template.variables.find((v) => v.start === i);
+    if (variable) {
+      parts.push(`{${variable.fieldPath.join(".")}}`);
+      i = variable.end < 0 ? template.segments.length : variable.end;
+    } else {
+      const segment = template.segments[i]!;
+      parts.push(segment.kind === "literal" ? segment.value : segment.kind);
+      i += 1;
+    }
+  }
+  return `/${parts.join("/")}${template.verb ? `:${template.verb}` : ""}`;
+}
+
+/** The pattern a variable's value follows when it spans more than `*` (e.g. `shelves/[^/]+`). */
+function variablePattern(template: PathTemplate, variable: PathTemplate["variables"][number]): string | undefined {
+  const segments = template.segments.slice(variable.start, variable.end < 0 ? undefined : variable.end);
+  if (segments.length === 1 && segments[0]!.kind === "*") return undefined;
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return `^${segments.map((s) => (s.kind === "literal" ? escape(s.value) : s.kind === "*" ? "[^/]+" : ".*")).join("/")}$`;
+}
+
+const startsWith = (fields: readonly DescField[], prefix: readonly DescField[]) => prefix.length > 0 && prefix.every((f, i) => fields[i] === f);
+
+/**
+ * The query parameters of a route: every field a query string can set that is neither bound by
+ * the path nor inside the body, named by its JSON name path (`page.size`), as the transcoder
+ * resolves them. A rule with `body: "*"` takes none.
+ */
+function queryParameters(route: Route, schemas: Schemas, comments: Comments, pathBound: readonly (readonly DescField[])[]): JsonObject[] {
+  if (route.bodyRule === "*") return [];
+  const parameters: JsonObject[] = [];
+  const walk = (message: DescMessage, prefix: DescField[], seen: ReadonlySet<DescMessage>) => {
+    for (const field of message.fields) {
+      const fields = [...prefix, field];
+      if (startsWith(fields, route.body) || pathBound.some((bound) => bound.length === fields.length && startsWith(fields, bound))) continue;
+      if (schemas.bindable(field)) {
+        parameters.push({ name: fields.map((f) => schemas.key(f)).join("."), in: "query", ...documented(comments, field), schema: schemas.value(field) });
+      } else if (field.fieldKind === "message" && !WELL_KNOWN[field.message.typeName] && !seen.has(field.message)) {
+        walk(field.message, fields, new Set([...seen, field.message]));
+      }
+    }
+  };
+  walk(route.method.input, [], new Set([route.method.input]));
+  return parameters;
+}
+
+/** Builds the document for the routes of `buildRoutes`; throws for a route OpenAPI 3.1 cannot describe. */
+export function buildOpenApi(registry: Registry, routes: readonly Route[], options: Partial<OpenApiOptions> = {}): JsonObject {
+  const { version = packageVersion(), publicMethods = PUBLIC_METHODS } = options;
+  const comments = new Comments();
+  const schemas = new Schemas(comments);
+  const paths = new Map<string, JsonObject>();
+  const services: DescService[] = [];
+  const bindings = new Map<DescMethod, number>();
+  const fields = new FieldIndex();
+
+  for (const route of routes) {
+    const { method } = route;
+    const httpMethod = route.httpMethod.toLowerCase();
+    const where = `${route.httpMethod} ${route.template} (${route.grpcPath})`;
+    if (!OPENAPI_METHODS.has(httpMethod)) throw new Error(`${where}: OpenAPI 3.1 has no ${route.httpMethod} operations`);
+    if (!services.includes(method.parent)) services.push(method.parent);
+
+    const template = parseTemplate(route.template);
+    const pathBound = template.variables.map((v) => fields.resolve(method.input, v.fieldPath));
+    const pathParameters = template.variables.map((variable, i) => {
+      const field = pathBound[i]!.at(-1)!;
+      const pattern = variablePattern(template, variable);
+      return {
+        name: variable.fieldPath.join("."),
+        in: "path",
+        required: true,
+        ...documented(comments, field),
+        schema: { ...schemas.value(field), ...(pattern ? { pattern } : {}) },
+      };
+    });
+    const parameters = [...pathParameters, ...queryParameters(route, schemas, comments, pathBound)];
+
+    const bodyField = route.body.at(-1);
+    const requestBody =
+      route.bodyRule === ""
+        ? undefined
+        : {
+            ...(bodyField ? documented(comments, bodyField) : documented(comments, method.input)),
+            content: { "application/json": { schema: bodyField ? schemas.value(bodyField) : schemas.message(method.input) } },
+          };
+
+    const responseField = route.responseBody.at(-1);
+    const ok = {
+      description: (responseField ? comments.of(responseField) : comments.of(method.output)) ?? "The call's response.",
+      content: { "application/json": { schema: responseField ? schemas.value(responseField) : schemas.message(method.output) } },
+    };
+
+    const isPublic = publicMethods.has(route.grpcPath);
+    const errors: [string, JsonObject][] = Object.entries(ERROR_RESPONSES)
+      .filter(([status]) => !isPublic || !PUBLIC_OMITS.has(status))
+      .map(([status, [name]]) => [status, responseRef(name)]);
+    if (isPublic) errors.push(["401", responseRef(CREDENTIALS_REFUSED[0])]);
+    errors.sort(([a], [b]) => Number(a) - Number(b));
+
+    const binding = (bindings.get(method) ?? 0) + 1;
+    bindings.set(method, binding);
+    const operation: JsonObject = {
+      tags: [method.parent.name],
+      summary: method.name,
+      ...documented(comments, method),
+      // Additional bindings of one method get numbered ids.
+      operationId: `${method.parent.name}_${method.name}${binding > 1 ? `_${binding}` : ""}`,
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(requestBody ? { requestBody } : {}),
+      responses: { "200": ok, ...Object.fromEntries(errors) },
+      security: isPublic ? [] : AUTHENTICATED,
+    };
+
+    const openPath = openApiPath(template);
+    const item = paths.get(openPath) ?? {};
+    if (item[httpMethod]) throw new Error(`${where}: ${route.httpMethod} ${openPath} is already described`);
+    item[httpMethod] = operation;
+    paths.set(openPath, item);
+  }
+
+  const status = registry.getMessage(STATUS_SCHEMA);
+  if (!status) throw new Error(`the descriptor set lacks ${STATUS_SCHEMA}`);
+  const errorSchema = schemas.message(status);
+  const details = STATUS_DETAILS.map((typeName) => {
+    const detail = registry.getMessage(typeName);
+    if (!detail) throw new Error(`the descriptor set lacks ${typeName}`);
+    return {
+      type: "object",
+      properties: { "@type": { const: `type.googleapis.com/${typeName}` } },
+      required: ["@type"],
+      allOf: [schemas.message(detail)],
+    };
+  });
+  // The Status's `details` are Anys: only the two kinds the service sends are listed.
+  const statusProperties = schemas.components.get(STATUS_SCHEMA)!.properties as JsonObject;
+  statusProperties[schemas.key(status.field.details!)] = { ...(statusProperties[schemas.key(status.field.details!)] as JsonObject), items: { oneOf: details } };
+
+  const responses: [string, JsonObject][] = [...Object.values(ERROR_RESPONSES), CREDENTIALS_REFUSED].map(([name, description]) => [
+    name,
+    { description, content: { "application/json": { schema: errorSchema } } },
+  ]);
+
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "QOD control plane API",
+      version,
+      description:
+        "The JSON `/api` of the QOD control plane: each operation is one RPC of the `qod.v1` gRPC services, transcoded as Envoy's gRPC-JSON transcoder does (proto3 JSON, lowerCamelCase names unless a field names its own, 64-bit integers as strings). A failed call answers a `google.rpc.Status` body.",
+    },
+    tags: services.map((service) => ({ name: service.name, ...documented(comments, service) })),
+    paths: Object.fromEntries(paths),
+    components: {
+      schemas: Object.fromEntries([...schemas.components].sort(byKey)),
+      responses: Object.fromEntries(responses.sort(byKey)),
+      securitySchemes: SECURITY_SCHEMES,
+    },
+  };
+}
