@@ -8,7 +8,10 @@ import type { AddressInfo, Socket } from "node:net";
 import { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CallInput, CallOutcome, Invoker } from "../server/unary";
+import { apiDocsRoutes } from "./api-docs";
 import { httpStatusFromGrpc, LocalReply, localReplyBody } from "./http-status";
+import { buildOpenApi } from "./openapi";
+import { plainRouteTable, type PlainRoute } from "./plain-routes";
 import { buildRoutes, gatewayServices, type Route } from "./routes";
 import { createTranscoder, loadRegistry } from "./transcode";
 
@@ -110,6 +113,8 @@ export interface GatewayDeps {
   logger: Logger;
   /** The calls' deadline and the routes' timeout; GATEWAY_DEADLINE_MS unless a test shortens it. */
   deadlineMs?: number;
+  /** Plain HTTP handlers (probes) answered before the transcoder's routes, besides the API docs. */
+  plainRoutes?: readonly PlainRoute[];
 }
 
 export interface Gateway {
@@ -119,12 +124,14 @@ export interface Gateway {
   close(graceMs: number): Promise<void>;
 }
 
-export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS }: GatewayDeps): Gateway {
+export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS, plainRoutes = [] }: GatewayDeps): Gateway {
   const registry = loadRegistry(descriptor);
   const routes = buildRoutes(registry, gatewayServices(registry));
   for (const route of routes.routes) {
     if (!invokers.has(route.grpcPath)) throw new Error(`no in-process invoker for ${route.grpcPath} (${route.httpMethod} ${route.template})`);
   }
+  // Consulted first: the OpenAPI document (of this very route table), Swagger UI, and deps' handlers.
+  const plain = plainRouteTable([...apiDocsRoutes(buildOpenApi(registry, routes.routes)), ...plainRoutes], routes);
   const transcoder = createTranscoder(registry);
   const log = logger.child({ component: "gateway" });
   let running: Server | undefined;
@@ -197,6 +204,8 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const target = req.url ?? "/";
+      const plainHandler = plain.find(req.method ?? "", target);
+      if (plainHandler) return await plainHandler(req, res);
       const found = routes.match(req.method ?? "", target);
       if (!found) throw new LocalReply(404, `Could not resolve ${target.split("?", 1)[0]} to a method.`);
       const body = await readBody(req, maxBodyBytes);
