@@ -24,7 +24,7 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 /** Where the screenshot is kept (git-ignored). */
-export const SCREENSHOT = path.join(REPO_ROOT, "test-artifacts", "swaggerui.png");
+const SCREENSHOT = path.join(REPO_ROOT, "test-artifacts", "swaggerui.png");
 
 interface DocumentOperations {
   tags: { name: string }[];
