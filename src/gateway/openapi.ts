@@ -3,12 +3,12 @@
 // gateway serves and the JSON it prints. The gateway serves it; `npm run gen` commits it.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { ScalarType, type DescEnum, type DescEnumValue, type DescField, type DescFile, type DescMessage, type DescMethod, type DescService, type JsonObject, type Registry } from "@bufbuild/protobuf";
-import { FeatureSet_FieldPresence, isWrapperDesc, type SourceCodeInfo_Location } from "@bufbuild/protobuf/wkt";
+import type { DescField, DescMessage, DescMethod, DescService, JsonObject, Registry } from "@bufbuild/protobuf";
 import { PACKAGE_ROOT } from "../package-root";
 import { PUBLIC_METHODS } from "../server/middleware/authenticate";
+import { Comments, documented } from "./openapi-comments";
+import { Schemas } from "./openapi-schemas";
 import { FieldIndex, parseTemplate, type PathTemplate, type Route } from "./routes";
-import { PRINT_OPTIONS } from "./transcode";
 
 export interface OpenApiOptions {
   /** `info.version`: the package's version. */
@@ -68,213 +68,9 @@ const ERROR_RESPONSES = {
 const CREDENTIALS_REFUSED = ["CredentialsRefused", "The credentials in the request were refused (reason `unauthenticated`)."] as const;
 const PUBLIC_OMITS = new Set(["401", "403"]);
 
-// descriptor.proto's field numbers, for SourceCodeInfo paths.
-const FILE_MESSAGE = 4;
-const FILE_ENUM = 5;
-const FILE_SERVICE = 6;
-const MESSAGE_FIELD = 2;
-const MESSAGE_NESTED = 3;
-const MESSAGE_ENUM = 4;
-const SERVICE_METHOD = 2;
-const ENUM_VALUE = 2;
-
-type Commented = DescService | DescMethod | DescMessage | DescField | DescEnum | DescEnumValue;
-
-/** The element's file and its path in that file's SourceCodeInfo. */
-function sourceOf(desc: Commented): { file: DescFile; path: number[] } {
-  const nested = (parent: DescMessage | DescEnum | DescService, tag: number, index: number) => {
-    const outer = sourceOf(parent);
-    return { file: outer.file, path: [...outer.path, tag, index] };
-  };
-  switch (desc.kind) {
-    case "service":
-      return { file: desc.file, path: [FILE_SERVICE, desc.file.proto.service.indexOf(desc.proto)] };
-    case "rpc":
-      return nested(desc.parent, SERVICE_METHOD, desc.parent.proto.method.indexOf(desc.proto));
-    case "field":
-      return nested(desc.parent, MESSAGE_FIELD, desc.parent.proto.field.indexOf(desc.proto));
-    case "enum_value":
-      return nested(desc.parent, ENUM_VALUE, desc.parent.proto.value.indexOf(desc.proto));
-    case "message":
-      return desc.parent
-        ? nested(desc.parent, MESSAGE_NESTED, desc.parent.proto.nestedType.indexOf(desc.proto))
-        : { file: desc.file, path: [FILE_MESSAGE, desc.file.proto.messageType.indexOf(desc.proto)] };
-    case "enum":
-      return desc.parent
-        ? nested(desc.parent, MESSAGE_ENUM, desc.parent.proto.enumType.indexOf(desc.proto))
-        : { file: desc.file, path: [FILE_ENUM, desc.file.proto.enumType.indexOf(desc.proto)] };
-  }
-}
-
-/** A comment as Markdown: the one space after `//` dropped from each line, blank edges trimmed. */
-const commentText = (raw: string) =>
-  raw
-    .split("\n")
-    .map((line) => line.replace(/^ /, "").trimEnd())
-    .join("\n")
-    .trim();
-
-/** Reads the proto comments of descriptors; each file's locations are indexed once. */
-class Comments {
-  private readonly byFile = new Map<DescFile, Map<string, SourceCodeInfo_Location>>();
-
-  /** The leading comment, else the trailing one; undefined when there is none. */
-  of(desc: Commented): string | undefined {
-    const { file, path } = sourceOf(desc);
-    let locations = this.byFile.get(file);
-    if (!locations) {
-      locations = new Map((file.proto.sourceCodeInfo?.location ?? []).map((l) => [l.path.join("."), l]));
-      this.byFile.set(file, locations);
-    }
-    const location = locations.get(path.join("."));
-    const text = commentText(location?.leadingComments || location?.trailingComments || "");
-    return text || undefined;
-  }
-}
-
-/** `description` (when there is one) and `deprecated` (when set), to spread into an object. */
-function documented(comments: Comments, desc: Commented): JsonObject {
-  const description = comments.of(desc);
-  const deprecated = desc.kind !== "enum_value" && desc.deprecated;
-  return { ...(description ? { description } : {}), ...(deprecated ? { deprecated: true } : {}) };
-}
-
-/** proto3 JSON of each scalar type, as @bufbuild/protobuf's toJson prints it (64-bit integers as strings). */
-function scalarSchema(type: ScalarType): JsonObject {
-  switch (type) {
-    case ScalarType.STRING:
-      return { type: "string" };
-    case ScalarType.BOOL:
-      return { type: "boolean" };
-    case ScalarType.BYTES:
-      return { type: "string", format: "byte", contentEncoding: "base64" };
-    case ScalarType.DOUBLE:
-      return { type: "number", format: "double" };
-    case ScalarType.FLOAT:
-      return { type: "number", format: "float" };
-    case ScalarType.INT32:
-    case ScalarType.SINT32:
-    case ScalarType.SFIXED32:
-      return { type: "integer", format: "int32" };
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return { type: "integer", format: "uint32", minimum: 0, maximum: 4294967295 };
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-      return { type: "string", format: "int64", pattern: "^-?[0-9]+$" };
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return { type: "string", format: "uint64", pattern: "^[0-9]+$" };
-  }
-}
-
-/** Well-known types whose JSON is not an object of their fields (wrappers are handled apart). */
-const WELL_KNOWN: Record<string, JsonObject> = {
-  "google.protobuf.Timestamp": { type: "string", format: "date-time" },
-  "google.protobuf.Duration": { type: "string", pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$" },
-  "google.protobuf.FieldMask": { type: "string" },
-  "google.protobuf.Struct": { type: "object", additionalProperties: true },
-  "google.protobuf.Value": {},
-  "google.protobuf.ListValue": { type: "array", items: {} },
-  "google.protobuf.Empty": { type: "object" },
-  "google.protobuf.Any": { type: "object", properties: { "@type": { type: "string" } }, required: ["@type"] },
-};
-// Well-known types that a query parameter can carry (their JSON is one string or number).
-const BINDABLE_WELL_KNOWN = new Set(["google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"]);
-const NULL_VALUE = "google.protobuf.NullValue";
-
-/** Adds `null` to a schema: to its `type`, or as an alternative. */
-function nullable(schema: JsonObject): JsonObject {
-  if (typeof schema.type === "string" && schema.enum === undefined) return { ...schema, type: [schema.type, "null"] };
-  return { anyOf: [schema, { type: "null" }] };
-}
-
-const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 const responseRef = (name: string): JsonObject => ({ $ref: `#/components/responses/${name}` });
 /** Components in name order, so the document is the same for the same descriptor. */
 const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
-
-/** JSON Schemas of messages and enums, each once, as components. */
-class Schemas {
-  readonly components = new Map<string, JsonObject>();
-
-  constructor(private readonly comments: Comments) {}
-
-  /** The JSON key the transcoder prints for a field. */
-  key(field: DescField): string {
-    return PRINT_OPTIONS.preserve_proto_field_names ? field.name : field.jsonName;
-  }
-
-  message(message: DescMessage): JsonObject {
-    const known = WELL_KNOWN[message.typeName];
-    if (known) return structuredClone(known);
-    if (isWrapperDesc(message)) return scalarSchema(message.fields[0]!.scalar);
-    if (!this.components.has(message.typeName)) {
-      const schema: JsonObject = { type: "object", ...documented(this.comments, message) };
-      this.components.set(message.typeName, schema); // before the fields: a message may contain itself
-      schema.properties = Object.fromEntries(message.fields.map((f) => [this.key(f), this.property(f)]));
-    }
-    return ref(message.typeName);
-  }
-
-  enum(desc: DescEnum): JsonObject {
-    if (desc.typeName === NULL_VALUE) return { type: "null" };
-    if (!this.components.has(desc.typeName)) {
-      // Printed by name (PRINT_OPTIONS: enums not as ints); each value's comment in the description.
-      const values = desc.values.map((v) => {
-        const comment = this.comments.of(v);
-        return `- \`${v.name}\`${comment ? `: ${comment.replace(/\n/g, " ")}` : ""}`;
-      });
-      const comment = this.comments.of(desc);
-      const description = [...(comment ? [comment] : []), values.join("\n")].join("\n\n");
-      this.components.set(desc.typeName, { type: "string", enum: desc.values.map((v) => v.name), description, ...(desc.deprecated ? { deprecated: true } : {}) });
-    }
-    return ref(desc.typeName);
-  }
-
-  /** A field's value: scalars, enums, messages, lists and maps, without presence or documentation. */
-  value(field: DescField): JsonObject {
-    switch (field.fieldKind) {
-      case "scalar":
-        return scalarSchema(field.scalar);
-      case "enum":
-        return this.enum(field.enum);
-      case "message":
-        return this.message(field.message);
-      case "list":
-        return {
-          type: "array",
-          items: field.listKind === "scalar" ? scalarSchema(field.scalar) : field.listKind === "enum" ? this.enum(field.enum) : this.message(field.message),
-        };
-      case "map": {
-        const value = field.mapKind === "scalar" ? scalarSchema(field.scalar) : field.mapKind === "enum" ? this.enum(field.enum) : this.message(field.message);
-        // JSON object keys are strings; integer and bool keys are printed as their text.
-        const schema: JsonObject = { type: "object", additionalProperties: value };
-        if (field.mapKey === ScalarType.BOOL) schema.propertyNames = { enum: ["true", "false"] };
-        else if (field.mapKey !== ScalarType.STRING) schema.propertyNames = { pattern: "^-?[0-9]+$" };
-        return schema;
-      }
-    }
-  }
-
-  /** A message property: its value, `null` where proto3 JSON takes it for "unset", and its comment. */
-  property(field: DescField): JsonObject {
-    let schema = this.value(field);
-    const explicitScalar = (field.fieldKind === "scalar" || field.fieldKind === "enum") && field.presence === FeatureSet_FieldPresence.EXPLICIT;
-    if (explicitScalar || (field.fieldKind === "message" && isWrapperDesc(field.message))) schema = nullable(schema);
-    const docs = documented(this.comments, field);
-    // A $ref takes its target's description unless the property has its own.
-    return { ...schema, ...docs };
-  }
-
-  /** Whether a query parameter can carry the field: a scalar, an enum, a list of those, or a string-like well-known type. */
-  bindable(field: DescField): boolean {
-    if (field.fieldKind === "scalar" || field.fieldKind === "enum") return true;
-    if (field.fieldKind === "list") return field.listKind !== "message";
-    return field.fieldKind === "message" && (isWrapperDesc(field.message) || BINDABLE_WELL_KNOWN.has(field.message.typeName));
-  }
-}
 
 /** The template as an OpenAPI path: `{name=shelves/*}` becomes `{name}`. */
 function openApiPath(template: PathTemplate): string {
@@ -317,7 +113,7 @@ function queryParameters(route: Route, schemas: Schemas, comments: Comments, pat
       if (startsWith(fields, route.body) || pathBound.some((bound) => bound.length === fields.length && startsWith(fields, bound))) continue;
       if (schemas.bindable(field)) {
         parameters.push({ name: fields.map((f) => schemas.key(f)).join("."), in: "query", ...documented(comments, field), schema: schemas.value(field) });
-      } else if (field.fieldKind === "message" && !WELL_KNOWN[field.message.typeName] && !seen.has(field.message)) {
+      } else if (schemas.nestsParameters(field) && !seen.has(field.message)) {
         walk(field.message, fields, new Set([...seen, field.message]));
       }
     }
