@@ -10,7 +10,7 @@ export const MAX_IDENTIFIER_BYTES = 63;
 
 /**
  * How a name given in a request is compared and stored: trimmed and lowercased. Authorization
- * (auth/principal.ts) and validation (and so every query) read names through this one function.
+ * (call/authorize.ts) and validation (and so every query) read names through this one function.
  */
 export function normalizeName(value: string): string {
   return value.trim().toLowerCase();

@@ -1,5 +1,5 @@
 // Who is calling, as the authenticated context carries it. The rules that read it (scopes and
-// checks) are in auth/principal.ts; this is only the shape, so every layer can name it.
+// checks) are in call/authorize.ts; this is only the shape, so every layer can name it.
 
 /** A database user's role: `admin` administers its tenant (or, without a tenant, everything). */
 export const ROLES = ["admin", "user"] as const;

@@ -129,6 +129,8 @@ export interface Route {
   grpcPath: string;
   /** Where the JSON body goes; empty for the whole request (`body: "*"`, and rules without a body, as in Envoy). */
   body: readonly DescField[];
+  /** The rule's `body` as written: "" (the rule declares no body), "*" or a field path. */
+  bodyRule: string;
   /** The response field sent as the body (`response_body`); empty for the whole response. */
   responseBody: readonly DescField[];
 }
@@ -155,7 +157,7 @@ export interface RouteTable {
 }
 
 /** Finds fields by proto name or JSON name, as Envoy's TypeHelper does; one index per message. */
-class FieldIndex {
+export class FieldIndex {
   private readonly byMessage = new Map<DescMessage, Map<string, DescField>>();
 
   find(message: DescMessage, name: string): DescField | undefined {
@@ -240,6 +242,7 @@ export function buildRoutes(registry: Registry, services: readonly DescService[]
       method,
       grpcPath: `/${method.parent.typeName}/${method.name}`,
       body: fieldPath(method.input, rule.body),
+      bodyRule: rule.body,
       responseBody: fieldPath(method.output, responseBody),
     };
     const parsed = parseTemplate(template);

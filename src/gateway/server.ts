@@ -1,14 +1,17 @@
 // The JSON /api listener: Envoy's gRPC-JSON transcoder, in-process. A request is routed by the
 // google.api.http rules, transcoded to the method's protobuf bytes, and handed to that method's
-// in-process invoker (src/server/unary.ts), which runs the same middleware chain, decoding and
+// in-process invoker (src/server/invoker.ts), which runs the same middleware chain, decoding and
 // encoding as a call on the gRPC port, without a second hop through a socket. What crosses is
 // what a gRPC call would carry: the headers as metadata, a deadline, the client's cancellation.
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { Metadata } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CallInput, CallOutcome, Invoker } from "../server/invoker";
+import { apiDocsRoutes } from "./api-docs";
 import { httpStatusFromGrpc, LocalReply, localReplyBody } from "./http-status";
+import { buildOpenApi } from "./openapi";
+import { plainRouteTable, type PlainRoute } from "./plain-routes";
 import { buildRoutes, gatewayServices, type Route } from "./routes";
 import { createTranscoder, loadRegistry } from "./transcode";
 
@@ -110,6 +113,8 @@ export interface GatewayDeps {
   logger: Logger;
   /** The calls' deadline and the routes' timeout; GATEWAY_DEADLINE_MS unless a test shortens it. */
   deadlineMs?: number;
+  /** Plain HTTP handlers (probes) answered before the transcoder's routes, besides the API docs. */
+  plainRoutes?: readonly PlainRoute[];
 }
 
 export interface Gateway {
@@ -119,12 +124,14 @@ export interface Gateway {
   close(graceMs: number): Promise<void>;
 }
 
-export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS }: GatewayDeps): Gateway {
+export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS, plainRoutes = [] }: GatewayDeps): Gateway {
   const registry = loadRegistry(descriptor);
   const routes = buildRoutes(registry, gatewayServices(registry));
   for (const route of routes.routes) {
     if (!invokers.has(route.grpcPath)) throw new Error(`no in-process invoker for ${route.grpcPath} (${route.httpMethod} ${route.template})`);
   }
+  // Consulted first: the OpenAPI document (of this very route table), Swagger UI, and deps' handlers.
+  const plain = plainRouteTable([...apiDocsRoutes(buildOpenApi(registry, routes.routes)), ...plainRoutes], routes);
   const transcoder = createTranscoder(registry);
   const log = logger.child({ component: "gateway" });
   let running: Server | undefined;
@@ -147,15 +154,17 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
   const invoke = (route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse) =>
     new Promise<CallOutcome>((resolve, reject) => {
       let cancel: (() => void) | undefined;
+      const routeTimeout = () => new LocalReply(504, "upstream request timeout");
+      const deadline = Date.now() + deadlineMs;
       const timeout = setTimeout(() => {
         cancel?.();
-        reject(new LocalReply(504, "upstream request timeout"));
+        reject(routeTimeout());
       }, deadlineMs);
       timeout.unref(); // the timeout alone does not keep a stopping process alive
       const call: CallInput = {
         metadata: requestMetadata(req.rawHeaders, req.socket.remoteAddress),
         peer: peerOf(req.socket),
-        deadline: Date.now() + deadlineMs,
+        deadline,
         onCancel(listener) {
           const stop = () => {
             res.off("close", cancelCall);
@@ -173,7 +182,10 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       invokers.get(route.grpcPath)!(request, call).then(
         (outcome) => {
           clearTimeout(timeout);
-          resolve(outcome);
+          // The call's deadline is the route's timeout: a call that ran out of it is the route's
+          // timeout, whichever of the two timers fired first.
+          if (outcome.error?.code === status.DEADLINE_EXCEEDED && Date.now() >= deadline) reject(routeTimeout());
+          else resolve(outcome);
         },
         (err: unknown) => {
           clearTimeout(timeout);
@@ -197,6 +209,8 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const target = req.url ?? "/";
+      const plainHandler = plain.find(req.method ?? "", target);
+      if (plainHandler) return await plainHandler(req, res);
       const found = routes.match(req.method ?? "", target);
       if (!found) throw new LocalReply(404, `Could not resolve ${target.split("?", 1)[0]} to a method.`);
       const body = await readBody(req, maxBodyBytes);
