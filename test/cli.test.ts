@@ -2,7 +2,7 @@
 // (Help of every command, usage mistakes and the output formats are in cli-units.test.ts.)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
 import YAML from "yaml";
@@ -247,12 +247,17 @@ describe("qodctl", () => {
     });
   });
 
-  describe("a hostile server", () => {
+  describe("a hostile server, over TLS", () => {
     let fake: Server;
     let address: string;
+    let ca: string;
     const controls = `${ESC}[2J${ESC}]0;owned\u0007cleared`;
 
     before(async () => {
+      // A self-signed certificate for 127.0.0.1: qodctl trusts it only through --ca.
+      ca = path.join(home.dir, "ca.pem");
+      const key = path.join(home.dir, "key.pem");
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", key, "-out", ca], { stdio: "ignore" });
       // Its status carries terminal control sequences in the reason, the message and a violation.
       const details = Status.encode({
         code: status.INVALID_ARGUMENT,
@@ -270,20 +275,30 @@ describe("qodctl", () => {
           callback({ code: status.INVALID_ARGUMENT, details: controls, metadata });
         },
       } as never);
-      const port = await new Promise<number>((resolve, reject) => fake.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
+      const credentials = ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(ca), private_key: readFileSync(key) }]);
+      const port = await new Promise<number>((resolve, reject) => fake.bindAsync("127.0.0.1:0", credentials, (err, bound) => (err ? reject(err) : resolve(bound))));
       address = `127.0.0.1:${port}`;
     });
     after(() => fake.forceShutdown());
 
     it("its reason, message and violations are printed with the escapes made visible", async () => {
-      const result = await runCli(["--server", address, "--api-key", "k", "tenant", "get", "acme"], { env: home.env });
+      const result = await runCli(["--server", address, "--ca", ca, "--api-key", "k", "tenant", "get", "acme"], { env: home.env });
       failed(result, 7, /^\\u001b\[31mred_reason: /);
       assert.ok(!TERMINAL_CONTROL.test(result.stderr), JSON.stringify(result.stderr));
       assert.equal(result.stderr, "\\u001b[31mred_reason: \\u001b[2J\\u001b]0;owned\\u0007cleared\n  na\\u001b[1Ame: \\u009b31mbad\\u202e\n");
     });
 
     it("1: any other failure (an RPC the server does not implement)", async () => {
-      failed(await runCli(["--server", address, "--api-key", "k", "tenant", "list"], { env: home.env }), 1, /^unimplemented: /);
+      failed(await runCli(["--server", address, "--ca", ca, "--api-key", "k", "tenant", "list"], { env: home.env }), 1, /^unimplemented: /);
+    });
+
+    it("is unreachable without TLS, or with TLS that does not trust its certificate (6)", async () => {
+      const [plain, untrusted] = await Promise.all([
+        runCli(["--server", address, "--api-key", "k", "tenant", "get", "acme"], { env: home.env }),
+        runCli(["--server", address, "--tls", "--api-key", "k", "tenant", "get", "acme"], { env: home.env }),
+      ]);
+      failed(plain, 6, /^unavailable: /);
+      failed(untrusted, 6, /^unavailable: /);
     });
   });
 });

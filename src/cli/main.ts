@@ -3,6 +3,10 @@
 import { EXIT } from "./exit-codes";
 import { run } from "./program";
 
+// Deprecation notices are for the developers of qodctl, not its users (grpc-js names an IP
+// address as the TLS server name, which Node 20 warns about on every TLS call to an IP).
+process.noDeprecation = true;
+
 // The reader of a pipe went away (`qodctl tenant list | head -1`): stop quietly, as `ls` would.
 const SIGPIPE_STATUS = 141;
 for (const stream of [process.stdout, process.stderr]) {

@@ -13,6 +13,9 @@ export async function ask(prompt: string, silent: boolean): Promise<string> {
   } catch (err) {
     // read rejects with "canceled" on Ctrl-C and "timed out"; neither is a usage mistake worth a stack.
     throw new UsageError(`no answer: ${(err as Error).message}`);
+  } finally {
+    // The Enter of a silent answer is not echoed either: end the prompt's line.
+    if (silent) process.stderr.write("\n");
   }
 }
 
