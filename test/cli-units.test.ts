@@ -10,6 +10,7 @@ import YAML from "yaml";
 import { GROUPS } from "../src/cli/commands";
 import { parseDuration } from "../src/cli/fields";
 import { renderJson, renderTable, renderYaml } from "../src/cli/output";
+import { isInteractive } from "../src/cli/progress";
 import { buildProgram, run } from "../src/cli/program";
 import { loadSchema } from "../src/cli/schema";
 import { deleteSession, readSession, sessionPath, writeSession, type StoredSession } from "../src/cli/session-store";
@@ -80,10 +81,11 @@ describe("qodctl units", () => {
       ["a bad integer", ["pool", "create", "a", "b", "c", "--size", "two"], /^error: --size: expected an integer, got "two"/],
       ["a bad map", ["tenant", "create", "a", "--auth-config", "novalue"], /^error: --auth-config: expected key=value pairs/],
       ["a bad format", ["-o", "xml", "tenant", "list"], /^error: option '-o, --output <format>' argument 'xml' is invalid/],
-      ["a bad shell", ["completion", "fish"], /^error: unknown shell "fish"/],
+      ["a bad shell", ["completion", "fish"], /^error: command-argument value .fish. is invalid for argument .shell./],
       ["an unreadable -f file", ["tenant", "create", "a", "-f", "/nonexistent/x.json"], /^error: cannot read \/nonexistent\/x\.json: ENOENT/],
       ["a bad server", ["--server", "a b", "tenant", "list"], /^error: --server: expected host:port/],
       ["a bad RFC 3339 time", ["pat", "create", "x", "--expire-time", "tomorrow"], /^error: invalid request: .*invalid RFC 3339/],
+      ["an ID token without its tenant", ["login", "--id-token", "-"], /^error: --id-token needs --tenant/],
     ];
     for (const [what, args, expected] of cases) {
       it(what, async () => {
@@ -98,6 +100,16 @@ describe("qodctl units", () => {
       const result = await qodctl(["db", "create", "a", "b", "--metastore", "pgPassword-hunter2"], { QOD_SERVER: "127.0.0.1:1" });
       assert.equal(result.code, 2);
       assert.doesNotMatch(result.stderr, /hunter2/);
+    });
+  });
+
+  describe("progress", () => {
+    it("spins only on an interactive terminal: never in a pipe, on a dumb terminal or in CI", () => {
+      const tty = { isTTY: true } as NodeJS.WriteStream;
+      assert.equal(isInteractive(tty, {}), true);
+      assert.equal(isInteractive({ isTTY: false } as NodeJS.WriteStream, {}), false);
+      assert.equal(isInteractive(tty, { TERM: "dumb" }), false);
+      assert.equal(isInteractive(tty, { CI: "true" }), false);
     });
   });
 
