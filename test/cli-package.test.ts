@@ -90,11 +90,12 @@ describe("the packed package", function () {
           reason,
           unauthenticated,
           exports: [typeof TenantServiceClient, typeof Tenant.fromPartial],
+          subpaths: [require("qod-control-plane/qod/v1/database").DatabaseStatus.READY, require("fs").statSync(require.resolve("qod-control-plane/descriptor.binpb")).size > 0],
           oneGrpc: grpcOfPackage === require.resolve("@grpc/grpc-js"),
         }));
       })().catch((err) => { console.error(err); process.exit(1); });`;
     const { stdout } = await run(process.execPath, ["-e", script], { cwd: consumer, env: { ...env, ADDRESS: app.grpcAddress, API_KEY: TEST_API_KEY }, encoding: "utf8" });
-    assert.deepEqual(JSON.parse(stdout), { names: ["packaged"], reason: "not_found", unauthenticated: "unauthenticated", exports: ["function", "function"], oneGrpc: true });
+    assert.deepEqual(JSON.parse(stdout), { names: ["packaged"], reason: "not_found", unauthenticated: "unauthenticated", exports: ["function", "function"], subpaths: [2, true], oneGrpc: true });
   });
 
   it("its declarations type-check a TypeScript consumer", async () => {

@@ -10,7 +10,8 @@ import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details";
 import { Status } from "../gen/google/rpc/status";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
-import { buildCliBundle, cliHome, QODCTL_BIN, runCli, type CliHome, type CliResult } from "./helpers/cli";
+import { stripVTControlCharacters } from "node:util";
+import { buildCliBundle, cliHome, QODCTL_BIN, runCli, runCliOnTerminal, type CliHome, type CliResult } from "./helpers/cli";
 import { dropDatabasesWithPrefix, pgDatabases } from "./helpers/databases";
 import { sharedPostgres, uniquePrefix } from "./helpers/postgres";
 import { REPO_ROOT } from "./helpers/process";
@@ -95,10 +96,14 @@ describe("qodctl", () => {
     it("creates databases (memory at once, ducklake provisioned), updates and deletes them", async () => {
       const memory = ok(await qodctl(["db", "create", acme, "scratch", "--kind", "memory"]));
       assert.match(memory.stdout, new RegExp(`^${acme}_scratch +memory +READY`, "m"));
+      assert.equal(memory.stderr, "", "no spinner when stderr is not a terminal");
 
-      const lake = ok(await qodctl(["db", "create", acme, "sales", "--kind", "ducklake", "--schema", "mart"]));
-      assert.match(lake.stdout, new RegExp(`^${acme}_sales +ducklake +READY +mart `, "m"));
-      assert.equal(lake.stderr, "", "no spinner when stderr is not a terminal");
+      // On a terminal, provisioning shows a spinner on stderr until the table.
+      const lake = runCliOnTerminal(["db", "create", acme, "sales", "--kind", "ducklake", "--schema", "mart"], { env: { ...home.env, QOD_API_KEY: TEST_API_KEY } });
+      assert.equal(await lake.exited, 0, lake.screen());
+      const screen = stripVTControlCharacters(lake.screen());
+      assert.match(screen, new RegExp(`^\\S Provisioning ${acme}_sales \\(DuckLake catalog\\)`));
+      assert.match(screen, new RegExp(`\\n${acme}_sales +ducklake +READY +mart `));
       assert.deepEqual(await pgDatabases(sharedPostgres().admin, `${acme}_sales`), [`${acme}_sales`]);
 
       const list = ok(await qodctl(["db", "list", acme]));
