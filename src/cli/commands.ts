@@ -14,11 +14,10 @@
 //       ... patch/ban, delete, terminate, update-auth-credentials ] }
 //
 // plus a group `{ path: ["supavisor"], summary: "…" }` to describe the parent, and a view for its
-// tenant message if tables should show chosen columns. The parts this file cannot check
+// tenant message in views.ts if tables should show chosen columns. The parts this file cannot check
 // (RPC and field names) are checked when the program is built, which test/cli-units.test.ts does.
 import type { GeneratedService, GeneratedServiceDefinition } from "../client/clients";
 import { AUTH_SERVICE, DATABASE_SERVICE, POOL_SERVICE, TENANT_SERVICE } from "../client/clients";
-import type { View } from "./output";
 
 type JsonScalar = string | number | boolean;
 
@@ -262,58 +261,3 @@ export const GROUPS: readonly CommandGroup[] = [
     ],
   },
 ];
-
-/** Table columns per message type (others print as a field/value listing). */
-export const VIEWS: Readonly<Record<string, View>> = {
-  "qod.v1.Tenant": {
-    plural: "tenants",
-    columns: [
-      ["NAME", "name"],
-      ["DISPLAY NAME", "displayName"],
-      ["AUTH", "authProvider"],
-      ["DISABLED", "disabled"],
-      ["POOLS", "pools"],
-      ["CREATED", "createTime"],
-    ],
-  },
-  "qod.v1.Database": {
-    plural: "databases",
-    columns: [
-      ["NAME", "name"],
-      ["KIND", "kind"],
-      ["STATUS", "status"],
-      ["SCHEMA", "defaultSchema"],
-      ["DATA PATH", "effectiveDataPath"],
-      ["CREATED", "createTime"],
-    ],
-  },
-  "qod.v1.Pool": {
-    plural: "pools",
-    columns: [
-      ["POOL", "pool"],
-      ["DATABASE", "tenantDb"],
-      ["SIZE", "size"],
-      ["DISABLED", "disabled"],
-      ["CREATED", "createTime"],
-    ],
-  },
-  "qod.v1.User": {
-    plural: "users",
-    columns: [
-      ["USERNAME", "username"],
-      ["TENANT", "tenant"],
-      ["ROLE", "role"],
-      ["CREATED", "createTime"],
-    ],
-  },
-  "qod.v1.AccessToken": {
-    plural: "access tokens",
-    columns: [
-      ["ID", "id"],
-      ["NAME", "name"],
-      ["EXPIRES", "expireTime"],
-      ["LAST USED", "lastUseTime"],
-      ["REVOKED", "revoked"],
-    ],
-  },
-};

@@ -3,12 +3,12 @@
 const DELAY_MS = 300;
 
 /** What yocto-spinner itself checks: a TTY that is not "dumb", outside CI. */
-export function isInteractive(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+export function isInteractive(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): boolean {
   return Boolean(stream.isTTY) && env.TERM !== "dumb" && !("CI" in env);
 }
 
-export async function withProgress<T>(work: Promise<T>, text: string, options: { immediate?: boolean } = {}): Promise<T> {
-  if (!isInteractive(process.stderr)) return work;
+export async function withProgress<T>(work: Promise<T>, text: string, options: { env: NodeJS.ProcessEnv; immediate?: boolean }): Promise<T> {
+  if (!isInteractive(process.stderr, options.env)) return work;
   let finished = false;
   let spinner: { stop(): unknown } | undefined;
   const timer = setTimeout(

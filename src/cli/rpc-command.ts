@@ -5,7 +5,7 @@
 import { fromJson, toBinary, type DescField, type DescMethod } from "@bufbuild/protobuf";
 import { Option, type Command } from "commander";
 import type { Connection, GeneratedService, GeneratedServiceDefinition } from "../client/clients";
-import { VIEWS, type CommandGroup, type RpcCommand, type SecretField } from "./commands";
+import type { CommandGroup, RpcCommand, SecretField } from "./commands";
 import { fieldNamed, flagKind, flagValue, getField, kebab, mergeFlag, parseRequestFile, placeholder, setField, type FlagKind, type JsonObject } from "./fields";
 import { renderJson, renderTable, renderYaml, type OutputFormat } from "./output";
 import { withProgress } from "./progress";
@@ -13,6 +13,7 @@ import { ask, readStdin, readStdinLines } from "./prompt";
 import { CallError, examplesHelp, openConnection, readInputFile, storedSession, timeoutMs, type GlobalOptions, type Io } from "./runtime";
 import type { Schema } from "./schema";
 import { resolveTarget } from "./target";
+import { VIEWS } from "./views";
 import { UsageError } from "./usage-error";
 
 /** Flags every command has; a request field may not take one of these names. */
@@ -35,11 +36,11 @@ function methodKey(service: GeneratedService<GeneratedServiceDefinition>, rpc: s
 }
 
 /** Calls an RPC with request bytes through the generated client and its codecs; answers the response bytes. */
-async function callRpc(connection: Connection, service: GeneratedService<GeneratedServiceDefinition>, key: string, requestBytes: Uint8Array, progress: { text: string; immediate: boolean }): Promise<Buffer> {
+async function callRpc(connection: Connection, service: GeneratedService<GeneratedServiceDefinition>, key: string, requestBytes: Uint8Array, progress: { text: string; immediate: boolean; env: NodeJS.ProcessEnv }): Promise<Buffer> {
   const definition = service.Client.service[key]!;
   const client = connection.client(service) as Record<string, (request: unknown) => Promise<unknown>>;
   const request = definition.requestDeserialize(Buffer.from(requestBytes));
-  const response = await withProgress(client[key]!(request), progress.text, { immediate: progress.immediate });
+  const response = await withProgress(client[key]!(request), progress.text, progress);
   return (definition.responseSerialize as (value: unknown) => Buffer)(response);
 }
 
@@ -141,7 +142,7 @@ export function addRpcCommand(parent: Command, group: CommandGroup, spec: RpcCom
     const connection = openConnection(target, target.credential, deadlineMs);
     try {
       const progressText = spec.progress?.(request);
-      const progress = { text: progressText ?? `Waiting for ${target.address}`, immediate: progressText !== undefined };
+      const progress = { text: progressText ?? `Waiting for ${target.address}`, immediate: progressText !== undefined, env: io.env };
       const responseBytes = await callRpc(connection, service, key, requestBytes, progress).catch((err: unknown) => {
         throw new CallError(err, target.credentialSource);
       });

@@ -73,7 +73,7 @@ read from stdin otherwise (or with --password-stdin). The token is never printed
       try {
         const auth = connection.client(AUTH_SERVICE);
         const call = idToken !== undefined ? auth.exchangeOidcToken(await oidcLogin({ ...options, idToken })) : auth.login(await passwordLogin(options));
-        const answer = await withProgress(call, `Logging in to ${target.address}`).catch((err: unknown) => {
+        const answer = await withProgress(call, `Logging in to ${target.address}`, { env: io.env }).catch((err: unknown) => {
           throw new CallError(err, "login");
         });
         const file = writeSession(io.env, {
@@ -111,7 +111,7 @@ export function addLogout(program: Command, io: Io): void {
       const target: Target = { address: session.server, tls: session.tls, ca: session.ca, credential: { token: session.token }, credentialSource: "session" };
       const connection = openConnection(target, target.credential, deadlineMs);
       try {
-        await withProgress(connection.client(AUTH_SERVICE).logout({}), `Logging out of ${session.server}`);
+        await withProgress(connection.client(AUTH_SERVICE).logout({}), `Logging out of ${session.server}`, { env: io.env });
       } catch (err) {
         // A session the server no longer accepts is as good as logged out; any other failure left it valid there.
         if (errorDetails(err)?.code !== Code.UNAUTHENTICATED) {
