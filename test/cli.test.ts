@@ -1,8 +1,10 @@
-// qodctl against a real server, run as a user runs it: a child process with a private home.
+// qodctl against a real server, run as a user runs it: a child process with a private home
+// (HOME and XDG_CONFIG_HOME) per test.
 // (Help of every command, usage mistakes and the output formats are in cli-units.test.ts.)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
 import YAML from "yaml";
@@ -45,14 +47,16 @@ describe("qodctl", () => {
   before(async () => {
     buildCliBundle();
     app = await startTestApp();
-    home = cliHome({ QOD_SERVER: app.grpcAddress });
-    ok(await qodctl(["tenant", "create", acme, "--display-name", "Acme Corp"]));
+    await app.clients.tenants.createTenant({ name: acme, displayName: "Acme Corp" });
   });
   after(async () => {
-    home?.remove();
     await app?.stop();
     await dropDatabasesWithPrefix(sharedPostgres(), p);
   });
+  beforeEach(() => {
+    home = cliHome({ QOD_SERVER: app.grpcAddress });
+  });
+  afterEach(() => home.remove());
 
   describe("running it", () => {
     it("--help exits 0 with examples, the exit codes and the credential order", async () => {
@@ -142,8 +146,8 @@ describe("qodctl", () => {
 
   describe("output", () => {
     before(async () => {
-      ok(await qodctl(["db", "create", acme, "out", "--kind", "memory"]));
-      ok(await qodctl(["pool", "create", acme, "out", "outpool"]));
+      await app.clients.databases.createDatabase({ tenant: acme, name: "out", kind: "memory" });
+      await app.clients.pools.createPool({ tenant: acme, tenantDb: "out", pool: "outpool" });
     });
 
     it("-o json is the JSON API's body for the same call", async () => {
@@ -255,13 +259,15 @@ describe("qodctl", () => {
   describe("a hostile server, over TLS", () => {
     let fake: Server;
     let address: string;
+    let certDir: string;
     let ca: string;
     const controls = `${ESC}[2J${ESC}]0;owned\u0007cleared`;
 
     before(async () => {
       // A self-signed certificate for 127.0.0.1: qodctl trusts it only through --ca.
-      ca = path.join(home.dir, "ca.pem");
-      const key = path.join(home.dir, "key.pem");
+      certDir = mkdtempSync(path.join(tmpdir(), "qodctl-tls-"));
+      ca = path.join(certDir, "ca.pem");
+      const key = path.join(certDir, "key.pem");
       execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", key, "-out", ca], { stdio: "ignore" });
       // Its status carries terminal control sequences in the reason, the message and a violation.
       const details = Status.encode({
@@ -284,7 +290,10 @@ describe("qodctl", () => {
       const port = await new Promise<number>((resolve, reject) => fake.bindAsync("127.0.0.1:0", credentials, (err, bound) => (err ? reject(err) : resolve(bound))));
       address = `127.0.0.1:${port}`;
     });
-    after(() => fake.forceShutdown());
+    after(() => {
+      fake?.forceShutdown();
+      if (certDir) rmSync(certDir, { recursive: true, force: true });
+    });
 
     it("its reason, message and violations are printed with the escapes made visible", async () => {
       const result = await runCli(["--server", address, "--ca", ca, "--api-key", "k", "tenant", "get", "acme"], { env: home.env });

@@ -136,6 +136,7 @@ export function runCliOnTerminal(args: readonly string[], options: RunOptions): 
         };
         const expiry = setTimeout(() => {
           waiters.delete(check);
+          child.kill("SIGKILL"); // the test fails here: nothing is left running
           reject(new Error(`no ${JSON.stringify(text)} on the screen after ${timeoutMs} ms; screen:\n${screen}`));
         }, timeoutMs);
         waiters.add(check);
