@@ -6,13 +6,16 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { status } from "@grpc/grpc-js";
+import { sql } from "../src/db/sql";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { buildCliBundle, cliHome, runCli, runCliOnTerminal, type CliHome, type CliResult } from "./helpers/cli";
 import { expectError } from "./helpers/clients";
+import { startTestIssuer, type TestIssuer } from "./helpers/issuer";
 import { uniquePrefix } from "./helpers/postgres";
 
 describe("qodctl login and logout", () => {
   let app: TestApp;
+  let issuer: TestIssuer;
   const p = uniquePrefix("login");
   const tenant = `${p}_acme`;
   const homes: CliHome[] = [];
@@ -30,13 +33,16 @@ describe("qodctl login and logout", () => {
 
   before(async () => {
     buildCliBundle();
-    app = await startTestApp();
+    issuer = await startTestIssuer();
+    // The test issuer is plain http on loopback, which only this switch lets the service trust.
+    app = await startTestApp({ env: { QOD_OIDC_ALLOW_INSECURE: "true" } });
     await app.clients.tenants.createTenant({ name: tenant });
     await app.clients.auth.createUser({ tenant, username: "ann", password: "ann-pty-secret", role: "admin" });
   });
   after(async () => {
     for (const home of homes) home.remove();
     await app?.stop();
+    await issuer?.close();
   });
 
   it("logs in with the password from stdin and stores the session 0600 in a 0700 directory", async () => {
@@ -86,6 +92,22 @@ describe("qodctl login and logout", () => {
     // The session that changed it stays valid.
     ok(await runCli(["whoami"], { env: home.env }));
     await app.clients.auth.login({ tenant, username: "ann", password: "ann-new-secret" }, {});
+  });
+
+  it("logs in with an OIDC ID token (ExchangeOidcToken) read from stdin", async () => {
+    const oidc = `${p}_kc`;
+    const iss = `${issuer.base}/realms/${oidc}`;
+    await app.clients.tenants.createTenant({ name: oidc });
+    await app.clients.auth.createUser({ tenant: oidc, username: "kate", password: "unused password" });
+    // SetTenantAuth wants an https issuer; the loopback one is set in the state, as oidc.test.ts does.
+    await app.pool.query(sql.typeAlias("void")`
+      UPDATE tenants SET auth_provider = 'keycloak', auth_config = ${sql.jsonb({ issuer: iss, realm: oidc })} WHERE name = ${oidc}`);
+    const home = newHome();
+    const idToken = await issuer.sign(iss, { preferred_username: "kate" });
+    const login = ok(await runCli(["login", "--tenant", oidc, "--id-token", "-"], { env: home.env, input: `${idToken}\n` }));
+    assert.match(login.stderr, new RegExp(`^Logged in to \\S+ as kate \\(tenant ${oidc}\\)`));
+    const whoami = JSON.parse(ok(await runCli(["whoami", "-o", "json"], { env: home.env })).stdout) as { username: string; credential: string };
+    assert.deepEqual([whoami.username, whoami.credential], ["kate", "session"]);
   });
 
   it("the session goes only to its own server; QOD_API_KEY and --token come before it", async () => {
