@@ -20,7 +20,8 @@ const FOUNDATION = [
 const DB = ["./src/db"];
 const DOMAINS = ["./src/auth", "./src/databases", "./src/pools", "./src/tenants"];
 const SURFACES = ["./src/server", "./src/gateway", "./src/edge"];
-const TOP = ["./src/app.ts", "./src/main.ts", "./src/cli"];
+// The programs: the service, qodctl, and the client library (which stands on gen/ alone).
+const TOP = ["./src/app.ts", "./src/main.ts", "./src/cli", "./src/client"];
 
 const above = (layer) => {
   const order = [FOUNDATION, DB, DOMAINS, SURFACES, TOP];
