@@ -1,0 +1,127 @@
+// The engines behind the edge, one per upstream TLS profile. PgBouncer 1.18's server TLS settings
+// are global (server_tls_sslmode, server_tls_ca_file), so routes are grouped by profile: `disable`,
+// `require`, and one `verify-full` engine per CA. An engine starts when a route first needs its
+// profile and stops when none does. A verify-full route only ever lands on a verify-full engine.
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Logger } from "pino";
+import { Engine, type RouteFigures } from "./engine";
+import type { EdgeUpstream } from "./snapshot";
+
+export interface EngineSetOptions {
+  binary: string;
+  /** Where the engines' private directories go (a fresh directory is made inside). */
+  runDir?: string;
+  /** When the edge runs as root: the user the engines run as. */
+  runAsUser: string;
+  systemCaFile?: string;
+  maxClientConn: number;
+  clientLoginTimeoutSec: number;
+  logger: Logger;
+}
+
+/** The routes one profile's engine must serve: route name → ini line. */
+export interface ProfileRoutes {
+  tls: EdgeUpstream["tls"];
+  routes: ReadonlyMap<string, string>;
+}
+
+/** Unix socket paths are limited to 107 bytes; leave room for `/<profile>/.s.PGSQL.6432`. */
+const MAX_BASE_DIR_LENGTH = 60;
+
+export class EngineSet {
+  readonly #options: EngineSetOptions;
+  readonly #baseDir: string;
+  readonly #runAs: { uid: number; gid: number } | undefined;
+  readonly #engines = new Map<string, Engine>();
+  #closed = false;
+
+  constructor(options: EngineSetOptions) {
+    this.#options = options;
+    this.#runAs = process.getuid?.() === 0 ? lookupUser(options.runAsUser) : undefined;
+    this.#baseDir = mkdtempSync(path.join(options.runDir ?? tmpdir(), "qod-edge-"));
+    if (this.#baseDir.length > MAX_BASE_DIR_LENGTH) {
+      rmSync(this.#baseDir, { recursive: true, force: true });
+      throw new Error(`the edge's run directory path is too long for unix sockets: ${this.#baseDir}`);
+    }
+    // The engines' user must pass through to its own 0700 directory inside, and nothing more.
+    chmodSync(this.#baseDir, this.#runAs ? 0o711 : 0o700);
+  }
+
+  engine(profile: string): Engine | undefined {
+    return this.#engines.get(profile);
+  }
+
+  get engines(): ReadonlyMap<string, Engine> {
+    return this.#engines;
+  }
+
+  /**
+   * Gives every profile's engine its routes: starts the engines a profile newly needs, updates the
+   * others, and stops those left without routes. Resolves when every engine has its routes (an
+   * engine that cannot start is logged and keeps retrying on its own).
+   */
+  async sync(profiles: ReadonlyMap<string, ProfileRoutes>): Promise<void> {
+    if (this.#closed) return;
+    const work: Promise<void>[] = [];
+    for (const [profile, { tls, routes }] of profiles) {
+      let engine = this.#engines.get(profile);
+      if (!engine) {
+        engine = new Engine({
+          name: profile,
+          binary: this.#options.binary,
+          dir: path.join(this.#baseDir, profile),
+          tls,
+          systemCaFile: this.#options.systemCaFile,
+          maxClientConn: this.#options.maxClientConn,
+          clientLoginTimeoutSec: this.#options.clientLoginTimeoutSec,
+          runAs: this.#runAs,
+          logger: this.#options.logger,
+        });
+        this.#engines.set(profile, engine);
+        void engine.setRoutes(routes); // not running yet: recorded, written by start()
+        const started = engine;
+        work.push(started.start().catch((err) => this.#options.logger.error({ err, engine: profile }, "engine did not start; retrying")));
+      } else {
+        work.push(engine.setRoutes(routes).catch((err) => this.#options.logger.error({ err, engine: profile }, "engine route update failed")));
+      }
+    }
+    for (const [profile, engine] of this.#engines) {
+      if (profiles.has(profile)) continue;
+      this.#engines.delete(profile);
+      work.push(engine.stop());
+    }
+    await Promise.all(work);
+  }
+
+  /** Figures by route, over all engines. */
+  async figures(): Promise<Map<string, RouteFigures>> {
+    const all = new Map<string, RouteFigures>();
+    const results = await Promise.allSettled([...this.#engines.values()].map((engine) => engine.figures()));
+    for (const result of results) {
+      if (result.status === "fulfilled") for (const [route, figures] of result.value) all.set(route, figures);
+    }
+    return all;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#engines.values()].map((engine) => engine.stop()));
+    this.#engines.clear();
+    rmSync(this.#baseDir, { recursive: true, force: true });
+  }
+}
+
+/** uid and gid of a local user (NSS through getent, so it works beyond /etc/passwd). */
+function lookupUser(name: string): { uid: number; gid: number } {
+  let entry: string;
+  try {
+    entry = execFileSync("getent", ["passwd", name], { encoding: "utf8" });
+  } catch {
+    throw new Error(`the engines' user "${name}" does not exist (PgBouncer refuses to run as root)`);
+  }
+  const [, , uid, gid] = entry.trim().split(":");
+  return { uid: Number(uid), gid: Number(gid) };
+}

@@ -1,0 +1,495 @@
+// The edge: a Postgres-protocol front on two ports (transaction and session mode) that routes each
+// client by tenant, authenticates it with SCRAM-SHA-256, applies the tenant and pool checks, and
+// relays its session to a PgBouncer engine over a private unix socket. It decides nothing of its
+// own: `apply()` hands it the control plane's state, which it enforces at every handshake.
+import { lookup } from "node:dns/promises";
+import { createServer, isIP, type Server, type Socket } from "node:net";
+import { createSecureContext, type SecureContext } from "node:tls";
+import type { Logger } from "pino";
+import { DummyVerifiers, parseScramVerifier, ScramError, type ScramVerifier } from "../scram";
+import { admissionRefusal, clientIdentity, upstreamParameters, wantsReplication, type ClientIdentity } from "./admission";
+import { compileAllowList, type AllowList } from "./allow-list";
+import { ENGINE_LOGIN_USER } from "./engine";
+import { EngineSet, type ProfileRoutes } from "./engines";
+import { fatal, fatalMessage, type Fatal } from "./fatal";
+import { authenticateScram, ClientConnection, ClientGone, HandshakeRefused, readStartup } from "./handshake";
+import { RouteConfigError, routeLine } from "./pgbouncer-config";
+import { authenticationSaslFinal, cancelKeyId, ProtocolError, type CancelKey } from "./protocol";
+import { Session } from "./session";
+import { isBanned, POOL_MODES, routeName, tlsProfileKey, type EdgePool, type EdgeTenant, type PoolMode } from "./snapshot";
+import type { CertificatePair } from "./tls";
+import { forwardCancel, loginUpstream } from "./upstream";
+
+export interface EdgeOptions {
+  /** Address both ports bind (QOD_EDGE_HOST). */
+  host: string;
+  /** Transaction-mode port (QOD_EDGE_TX_PORT, 6543); 0 picks a free one. */
+  transactionPort: number;
+  /** Session-mode port (QOD_EDGE_SESSION_PORT, 5432); 0 picks a free one. */
+  sessionPort: number;
+  /** The pgbouncer binary (QOD_PGBOUNCER_BIN, or `pgbouncer` on PATH). */
+  pgbouncerBinary: string;
+  /** Where the engines' private directories are made (the system temp directory by default). */
+  runDir?: string;
+  /** The user engines run as when the edge runs as root (default `nobody`). */
+  engineUser?: string;
+  /** CA bundle for verify-full pools that give no CA of their own. */
+  systemCaFile?: string;
+  /** Certificate and key (PEM): with them the edge answers SSLRequest with `S`. */
+  tls?: CertificatePair;
+  logger: Logger;
+  /** From accept to authenticated and checked (default 5 s). */
+  handshakeTimeoutMs?: number;
+  /** From checked to the engine's ReadyForQuery, which may wait for the first server login (default 15 s). */
+  upstreamTimeoutMs?: number;
+  /** Client connections open at once over both ports (default 10,000; two descriptors each). */
+  maxConnections?: number;
+  /** How long an ended session may take to reach a message boundary and flush its FATAL (default 5 s). */
+  terminateTimeoutMs?: number;
+}
+
+export interface PoolStats {
+  /** Sessions open through the edge (both ports). */
+  clients: number;
+  clientsActive: number;
+  clientsWaiting: number;
+  serversActive: number;
+  serversIdle: number;
+  transactions: number;
+  queries: number;
+  waitTimeUs: number;
+}
+
+export interface EdgeHealth {
+  ok: boolean;
+  listening: boolean;
+  connections: number;
+  engines: Array<{ profile: string; running: boolean; pid: number | undefined; routes: number }>;
+}
+
+interface TenantEntry {
+  tenant: EdgeTenant;
+  allowList: AllowList;
+  pools: Map<string, PoolEntry>;
+}
+
+interface PoolEntry {
+  pool: EdgePool;
+  verifier: ScramVerifier | undefined;
+  profile: string;
+  /** Its ini line per mode; absent when the pool cannot be routed (then `unusable` says why). */
+  lines: Record<PoolMode, string> | undefined;
+  unusable: Fatal | undefined;
+  /** Kept across snapshots while the pool exists. */
+  sessions: Set<Session>;
+}
+
+const MAX_CANCELS_IN_FLIGHT = 64;
+
+export class Edge {
+  readonly #options: Required<Pick<EdgeOptions, "handshakeTimeoutMs" | "upstreamTimeoutMs" | "maxConnections" | "terminateTimeoutMs">> & EdgeOptions;
+  readonly #log: Logger;
+  readonly #engines: EngineSet;
+  readonly #dummies = new DummyVerifiers();
+  readonly #secureContext: SecureContext | undefined;
+  readonly #servers: Record<PoolMode, Server>;
+  #tenants = new Map<string, TenantEntry>();
+  #pools = new Map<string, PoolEntry>();
+  readonly #handshakes = new Set<ClientConnection>();
+  readonly #sessions = new Set<Session>();
+  readonly #cancelTargets = new Map<string, Session>();
+  #cancelsInFlight = 0;
+  #applyQueue: Promise<unknown> = Promise.resolve();
+  #listening = false;
+  #closing = false;
+
+  constructor(options: EdgeOptions) {
+    this.#options = {
+      ...options,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5_000,
+      upstreamTimeoutMs: options.upstreamTimeoutMs ?? 15_000,
+      maxConnections: options.maxConnections ?? 10_000,
+      terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
+    };
+    this.#log = options.logger.child({ component: "edge" });
+    this.#secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key }) : undefined;
+    this.#engines = new EngineSet({
+      binary: options.pgbouncerBinary,
+      runDir: options.runDir,
+      runAsUser: options.engineUser ?? "nobody",
+      systemCaFile: options.systemCaFile ?? "/etc/ssl/certs/ca-certificates.crt",
+      maxClientConn: this.#options.maxConnections + 100, // room for the console and cancel requests
+      clientLoginTimeoutSec: Math.ceil(this.#options.upstreamTimeoutMs / 1000) + 5,
+      logger: this.#log,
+    });
+    this.#servers = {
+      transaction: createServer((socket) => this.#accept(socket, "transaction")),
+      session: createServer((socket) => this.#accept(socket, "session")),
+    };
+    for (const server of Object.values(this.#servers)) {
+      // e.g. EMFILE on accept: the listener keeps running; the process must not fall over.
+      server.on("error", (err) => this.#listening && this.#log.error({ err }, "edge listener error"));
+    }
+  }
+
+  /** Binds both ports; resolves with the ports bound. */
+  async listen(): Promise<{ transactionPort: number; sessionPort: number }> {
+    const bind = (server: Server, port: number) =>
+      new Promise<number>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, this.#options.host, () => {
+          server.off("error", reject);
+          resolve((server.address() as { port: number }).port);
+        });
+      });
+    const transactionPort = await bind(this.#servers.transaction, this.#options.transactionPort);
+    const sessionPort = await bind(this.#servers.session, this.#options.sessionPort);
+    this.#listening = true;
+    this.#log.info({ host: this.#options.host, transactionPort, sessionPort, tls: Boolean(this.#secureContext) }, "edge listening");
+    return { transactionPort, sessionPort };
+  }
+
+  /**
+   * Replaces the whole picture with `tenants` and enforces the difference: sessions of removed
+   * pools end, a newly banned tenant's sessions end with EBANNED and its server connections are
+   * dropped, engines get their new routes (a changed upstream replaces only that pool's server
+   * connections). Disabling only refuses new handshakes. Calls run one after another.
+   */
+  apply(tenants: Iterable<EdgeTenant>): Promise<void> {
+    const list = [...tenants];
+    const run = this.#applyQueue.then(() => this.#apply(list));
+    this.#applyQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Closes the tenant's sessions and drops its server connections (Supavisor's terminate). */
+  async terminate(tenantName: string): Promise<void> {
+    const entry = this.#tenants.get(tenantName);
+    if (!entry) return;
+    const pools = [...entry.pools.values()];
+    await this.#endSessions(pools.flatMap((p) => [...p.sessions].map((s) => [s, fatal.terminated()] as const)));
+    await this.#killServers(pools);
+  }
+
+  /** Live figures by pool id: the edge's sessions, and the engine's figures of both routes summed. */
+  async stats(): Promise<Map<string, PoolStats>> {
+    const figures = await this.#engines.figures();
+    const stats = new Map<string, PoolStats>();
+    for (const [id, entry] of this.#pools) {
+      const s: PoolStats = { clients: entry.sessions.size, clientsActive: 0, clientsWaiting: 0, serversActive: 0, serversIdle: 0, transactions: 0, queries: 0, waitTimeUs: 0 };
+      for (const mode of POOL_MODES) {
+        const f = figures.get(routeName(id, mode));
+        if (!f) continue;
+        s.clientsActive += f.clientsActive;
+        s.clientsWaiting += f.clientsWaiting;
+        s.serversActive += f.serversActive;
+        s.serversIdle += f.serversIdle;
+        s.transactions += f.transactions;
+        s.queries += f.queries;
+        s.waitTimeUs += f.waitTimeUs;
+      }
+      stats.set(id, s);
+    }
+    return stats;
+  }
+
+  /** Healthy when listening and every engine that has routes is running. */
+  health(): EdgeHealth {
+    const engines = [...this.#engines.engines].map(([profile, engine]) => ({
+      profile,
+      running: engine.running,
+      pid: engine.pid,
+      routes: engine.routeCount,
+    }));
+    const listening = this.#listening && !this.#closing;
+    return { ok: listening && engines.every((e) => e.running), listening, connections: this.#handshakes.size + this.#sessions.size, engines };
+  }
+
+  /**
+   * Stops accepting, ends every session at a message boundary with 57P01 (as a Postgres fast
+   * shutdown does), waits for them (at most terminateTimeoutMs), then stops the engines.
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const stopped = Object.values(this.#servers).map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const conn of this.#handshakes) conn.refuse(fatal.shuttingDown());
+    await this.#endSessions([...this.#sessions].map((s) => [s, fatal.shuttingDown()] as const));
+    for (const conn of this.#handshakes) conn.socket.destroy();
+    await this.#applyQueue;
+    await this.#engines.close();
+    if (this.#listening) await Promise.all(stopped);
+    this.#listening = false;
+    this.#log.info("edge closed");
+  }
+
+  // ---- applying snapshots ----------------------------------------------------------------------
+
+  async #apply(list: EdgeTenant[]): Promise<void> {
+    if (this.#closing) return;
+    const now = Date.now();
+    const tenants = new Map<string, TenantEntry>();
+    const pools = new Map<string, PoolEntry>();
+    const resolved = new Map<string, Promise<string>>(); // one DNS lookup per host and family
+    await Promise.all(
+      list.map(async (tenant) => {
+        const allowList = compileAllowList(tenant.allowList);
+        if (allowList.invalid.length > 0) this.#log.warn({ tenant: tenant.name, entries: allowList.invalid }, "allow list entries that are not CIDRs allow nothing");
+        const entry: TenantEntry = { tenant, allowList, pools: new Map() };
+        tenants.set(tenant.name, entry);
+        for (const [user, pool] of tenant.users) {
+          const compiled = await this.#compilePool(pool, resolved);
+          entry.pools.set(user, compiled);
+          pools.set(pool.id, compiled);
+        }
+      }),
+    );
+
+    const ending: Array<readonly [Session, Fatal]> = [];
+    for (const [id, before] of this.#pools) {
+      const after = pools.get(id);
+      if (after) after.sessions = before.sessions;
+      let reason: Fatal | undefined;
+      if (!after || after.pool.tenant !== before.pool.tenant) reason = fatal.removed(before.pool.name, before.pool.tenant);
+      else if (before.lines && (!after.lines || after.profile !== before.profile)) reason = fatal.upstreamChanged(before.pool.name, before.pool.tenant);
+      if (reason) for (const session of before.sessions) ending.push([session, reason]);
+    }
+    const banned: PoolEntry[] = [];
+    for (const [name, entry] of tenants) {
+      const before = this.#tenants.get(name);
+      if (!isBanned(entry.tenant, now) || (before && isBanned(before.tenant, now))) continue;
+      for (const pool of entry.pools.values()) {
+        banned.push(pool);
+        for (const session of pool.sessions) ending.push([session, fatal.bannedSession(entry.tenant.ban!.reason)]);
+      }
+    }
+
+    // New handshakes see the new state from here on.
+    this.#tenants = tenants;
+    this.#pools = pools;
+    // Sessions end before their routes go, so each client gets its FATAL, not a cut connection.
+    await this.#endSessions(ending);
+    await this.#engines.sync(profilesOf(pools));
+    await this.#killServers(banned);
+  }
+
+  async #compilePool(pool: EdgePool, resolved: Map<string, Promise<string>>): Promise<PoolEntry> {
+    const verifier = parseScramVerifier(pool.verifier);
+    if (!verifier) this.#log.warn({ pool: pool.id, tenant: pool.tenant }, "pool has no valid SCRAM verifier: its logins fail");
+    const entry: PoolEntry = { pool, verifier, profile: tlsProfileKey(pool.upstream.tls), lines: undefined, unusable: undefined, sessions: new Set() };
+    try {
+      const host = await resolveHost(pool.upstream, resolved);
+      const line = (mode: PoolMode) =>
+        routeLine({ name: routeName(pool.id, mode), mode, poolSize: pool.poolSize, upstream: { ...pool.upstream, host } });
+      entry.lines = { transaction: line("transaction"), session: line("session") };
+    } catch (err) {
+      const configError = err instanceof RouteConfigError;
+      entry.unusable = configError ? fatal.upstreamMisconfigured(pool.name, pool.tenant) : fatal.upstreamUnavailable();
+      // RouteConfigError messages name the field, never its value.
+      this.#log.warn({ pool: pool.id, tenant: pool.tenant, reason: configError ? err.message : "upstream host did not resolve" }, "pool cannot be routed");
+    }
+    return entry;
+  }
+
+  /** Ends sessions at message boundaries and waits until they are closed (bounded by the terminate timeout). */
+  async #endSessions(ending: ReadonlyArray<readonly [Session, Fatal]>): Promise<void> {
+    for (const [session, reason] of ending) session.terminate(reason);
+    await Promise.all(ending.map(([session]) => session.closed));
+  }
+
+  async #killServers(pools: readonly PoolEntry[]): Promise<void> {
+    const byProfile = new Map<string, string[]>();
+    for (const entry of pools) {
+      if (!entry.lines) continue;
+      const routes = byProfile.get(entry.profile) ?? [];
+      routes.push(...POOL_MODES.map((mode) => routeName(entry.pool.id, mode)));
+      byProfile.set(entry.profile, routes);
+    }
+    await Promise.all(
+      [...byProfile].map(([profile, routes]) =>
+        this.#engines.engine(profile)?.killAndResume(routes).catch((err) => this.#log.error({ err, engine: profile }, "could not drop server connections")),
+      ),
+    );
+  }
+
+  // ---- connections -----------------------------------------------------------------------------
+
+  #accept(socket: Socket, mode: PoolMode): void {
+    socket.on("error", () => undefined); // every failure ends in "close", handled where it matters
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    if (this.#handshakes.size + this.#sessions.size >= this.#options.maxConnections) {
+      socket.end(fatalMessage(fatal.tooManyConnections()));
+      socket.destroySoon();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    void this.#handshake(new ClientConnection(socket), mode);
+  }
+
+  async #handshake(conn: ClientConnection, mode: PoolMode): Promise<void> {
+    this.#handshakes.add(conn);
+    const address = conn.socket.remoteAddress ?? "";
+    const timer = setTimeout(() => conn.refuse(fatal.handshakeTimeout()), this.#options.handshakeTimeoutMs);
+    let admitted: { session: Session; entry: PoolEntry; parameters: Map<string, string> } | undefined;
+    try {
+      const startup = await readStartup(conn, this.#secureContext);
+      if (startup.kind === "cancel") {
+        conn.release();
+        conn.socket.destroy(); // a cancel connection gets no answer
+        this.#forwardCancel(startup.key);
+        return;
+      }
+      admitted = await this.#authenticateAndAdmit(conn, startup.parameters, mode, address);
+    } catch (err) {
+      conn.refuse(this.#refusalOf(err, address));
+      return;
+    } finally {
+      clearTimeout(timer);
+      this.#handshakes.delete(conn);
+    }
+    if (!admitted) return;
+    await this.#connectUpstream(admitted.session, admitted.entry, mode, admitted.parameters, conn.release());
+  }
+
+  #refusalOf(err: unknown, address: string): Fatal {
+    if (err instanceof HandshakeRefused) {
+      this.#log.debug({ address, code: err.fatal.code, reason: err.fatal.message }, "handshake refused");
+      return err.fatal;
+    }
+    if (err instanceof ProtocolError) return fatal.protocol(err.code, err.message);
+    if (err instanceof ScramError) return fatal.protocol("08P01", err.message);
+    if (!(err instanceof ClientGone)) this.#log.error({ err, address }, "handshake failed");
+    return fatal.upstreamUnavailable();
+  }
+
+  async #authenticateAndAdmit(
+    conn: ClientConnection,
+    parameters: Map<string, string>,
+    mode: PoolMode,
+    address: string,
+  ): Promise<{ session: Session; entry: PoolEntry; parameters: Map<string, string> }> {
+    const startupUser = parameters.get("user");
+    if (!startupUser) throw new HandshakeRefused(fatal.noUser());
+    if (wantsReplication(parameters.get("replication"))) throw new HandshakeRefused(fatal.replication());
+    const identity = clientIdentity(startupUser, parameters.get("options"));
+    if (!identity) throw new HandshakeRefused(fatal.noTenant(startupUser));
+
+    // Unknown tenant, unknown user and wrong password go through the same exchange and end alike
+    // (the dummy verifier is derived in every case, so that no path is cheaper than another).
+    const dummy = this.#dummies.verifierFor(`${identity.tenant}\0${identity.user}`);
+    const known = this.#tenants.get(identity.tenant)?.pools.get(identity.user);
+    const fromAuthQuery = known ? undefined : await this.#authQueryVerifier(identity);
+    const verifier = known?.verifier ?? fromAuthQuery ?? dummy;
+    const serverFinal = await authenticateScram(conn, verifier);
+    if (!serverFinal) throw new HandshakeRefused(fatal.authFailed(startupUser));
+    // PgBouncer 1.18 cannot take such a role's login on a route with a forced user: it must be registered.
+    if (!known) throw new HandshakeRefused(fatal.roleNotRegistered(identity.user, identity.tenant));
+
+    // The checks read the state as it is now: a snapshot may have arrived during the exchange.
+    const tenant = this.#tenants.get(identity.tenant);
+    const entry = tenant?.pools.get(identity.user);
+    if (!tenant || !entry || entry.pool.verifier !== known.pool.verifier) throw new HandshakeRefused(fatal.authFailed(startupUser));
+    conn.send(authenticationSaslFinal(serverFinal));
+    const refusal = admissionRefusal({
+      tenant: tenant.tenant,
+      allowList: tenant.allowList,
+      pool: entry.pool,
+      openSessions: entry.sessions.size,
+      secure: conn.secure,
+      address,
+      database: parameters.get("database") || startupUser,
+      now: Date.now(),
+    });
+    if (refusal) throw new HandshakeRefused(refusal);
+    if (entry.unusable) throw new HandshakeRefused(entry.unusable);
+    if (conn.gone) throw new ClientGone(); // timed out meanwhile
+
+    const sessions = entry.sessions;
+    const session = new Session(conn.socket, entry.pool.id, this.#options.terminateTimeoutMs, (closed) => {
+      sessions.delete(closed);
+      this.#sessions.delete(closed);
+      if (closed.cancel) this.#cancelTargets.delete(closed.cancel.keyId);
+    });
+    sessions.add(session);
+    this.#sessions.add(session);
+    this.#log.debug({ tenant: identity.tenant, user: identity.user, pool: entry.pool.id, mode }, "session admitted");
+    return { session, entry, parameters };
+  }
+
+  /** A require_user:false tenant's unregistered role: its verifier through auth_query (a failure counts as unknown). */
+  async #authQueryVerifier(identity: ClientIdentity): Promise<ScramVerifier | undefined> {
+    const authQuery = this.#tenants.get(identity.tenant)?.tenant.authQuery;
+    if (!authQuery) return undefined;
+    try {
+      const text = await authQuery(identity.user);
+      return text === undefined ? undefined : parseScramVerifier(text);
+    } catch (err) {
+      this.#log.warn({ tenant: identity.tenant, err: err instanceof Error ? err.message : String(err) }, "auth_query failed");
+      return undefined;
+    }
+  }
+
+  async #connectUpstream(session: Session, entry: PoolEntry, mode: PoolMode, client: Map<string, string>, fromClient: Buffer): Promise<void> {
+    const route = routeName(entry.pool.id, mode);
+    const line = entry.lines![mode];
+    const engine = this.#engines.engine(entry.profile);
+    const started = Date.now();
+    const serving = engine ? await engine.whenServing(route, line, this.#options.upstreamTimeoutMs) : false;
+    if (!engine || !serving || session.done) {
+      session.fail(fatalMessage(fatal.upstreamUnavailable()));
+      return;
+    }
+    const remaining = Math.max(1, this.#options.upstreamTimeoutMs - (Date.now() - started));
+    const login = await loginUpstream(engine.socketPath, upstreamParameters(ENGINE_LOGIN_USER, route, client), remaining);
+    if (!login.ok) {
+      this.#log.warn({ pool: entry.pool.id, mode, reason: login.reason }, "engine refused the session");
+      session.fail(login.error ?? fatalMessage(fatal.upstreamUnavailable()));
+      return;
+    }
+    if (login.cancelKey && !session.done) {
+      const keyId = cancelKeyId(login.cancelKey);
+      session.cancel = { keyId, socketPath: engine.socketPath };
+      this.#cancelTargets.set(keyId, session);
+    }
+    session.attach(login.socket, login.greeting, fromClient);
+  }
+
+  #forwardCancel(key: CancelKey): void {
+    const target = this.#cancelTargets.get(cancelKeyId(key))?.cancel;
+    if (!target || this.#cancelsInFlight >= MAX_CANCELS_IN_FLIGHT) return; // unknown keys are dropped silently
+    this.#cancelsInFlight++;
+    void forwardCancel(target.socketPath, key, 30_000).finally(() => this.#cancelsInFlight--);
+  }
+}
+
+/** Routes by TLS profile, for the engines. */
+function profilesOf(pools: ReadonlyMap<string, PoolEntry>): Map<string, ProfileRoutes> {
+  const profiles = new Map<string, { tls: EdgePool["upstream"]["tls"]; routes: Map<string, string> }>();
+  for (const [id, entry] of pools) {
+    if (!entry.lines) continue;
+    let profile = profiles.get(entry.profile);
+    if (!profile) profiles.set(entry.profile, (profile = { tls: entry.pool.upstream.tls, routes: new Map() }));
+    for (const mode of POOL_MODES) profile.routes.set(routeName(id, mode), entry.lines[mode]);
+  }
+  return profiles;
+}
+
+/**
+ * The host the engine connects to. With ipVersion v4/v6 a host name is resolved to that family
+ * here (PgBouncer would pick either); not for verify-full, which must check the name itself.
+ */
+async function resolveHost(upstream: EdgePool["upstream"], resolved: Map<string, Promise<string>>): Promise<string> {
+  const { host, ipVersion = "auto", tls } = upstream;
+  if (ipVersion === "auto" || isIP(host) !== 0 || host.startsWith("/") || tls.mode === "verify-full") return host;
+  const key = `${ipVersion}\0${host}`;
+  let address = resolved.get(key);
+  if (!address) {
+    address = lookup(host, { family: ipVersion === "v4" ? 4 : 6 }).then((r) => r.address);
+    resolved.set(key, address);
+  }
+  return address;
+}
