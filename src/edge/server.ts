@@ -98,6 +98,8 @@ export class Edge {
   readonly #handshakes = new Set<ClientConnection>();
   readonly #sessions = new Set<Session>();
   readonly #cancelTargets = new Map<string, Session>();
+  /** Where every engine socket's reads land before they are copied out (see EngineSocket). */
+  readonly #readScratch = Buffer.allocUnsafe(64 * 1024);
   #cancelsInFlight = 0;
   #applyQueue: Promise<unknown> = Promise.resolve();
   #listening = false;
@@ -444,7 +446,7 @@ export class Edge {
       return;
     }
     const remaining = Math.max(1, this.#options.upstreamTimeoutMs - (Date.now() - started));
-    const login = await loginUpstream(engine.socketPath, upstreamParameters(ENGINE_LOGIN_USER, route, client), remaining);
+    const login = await loginUpstream(engine.socketPath, this.#readScratch, upstreamParameters(ENGINE_LOGIN_USER, route, client), remaining);
     if (!login.ok) {
       this.#log.warn({ pool: entry.pool.id, mode, reason: login.reason }, "engine refused the session");
       session.fail(login.error ?? fatalMessage(fatal.upstreamUnavailable()));
@@ -455,7 +457,7 @@ export class Edge {
       session.cancel = { keyId, socketPath: engine.socketPath };
       this.#cancelTargets.set(keyId, session);
     }
-    session.attach(login.socket, login.greeting, fromClient);
+    session.attach(login.upstream, login.greeting, fromClient);
   }
 
   #forwardCancel(key: CancelKey): void {

@@ -8,6 +8,7 @@
 import type { Socket } from "node:net";
 import { fatal, fatalMessage, type Fatal } from "./fatal";
 import { MessageType, MessageWalker } from "./protocol";
+import type { EngineSocket } from "./upstream";
 
 export class Session {
   readonly poolId: string;
@@ -43,17 +44,20 @@ export class Session {
   }
 
   /** The engine accepted the session: pass its greeting on, then relay both ways. */
-  attach(upstream: Socket, greeting: Buffer, fromClient: Buffer): void {
+  attach(engine: EngineSocket, greeting: Buffer, fromClient: Buffer): void {
+    const upstream = engine.socket;
     if (this.#done || this.#ending) {
       upstream.destroy();
       return;
     }
     this.#upstream = upstream;
-    upstream.on("data", this.#fromUpstream);
     upstream.on("drain", this.#resumeClient);
     upstream.on("close", this.#upstreamClosed);
     upstream.on("error", this.#upstreamClosed);
-    this.#fromUpstream(greeting);
+    const keepReading = this.#fromUpstream(greeting);
+    if (this.#done) return;
+    engine.receive(this.#fromUpstream);
+    if (keepReading) upstream.resume(); // else the client's "drain" resumes it
     if (fromClient.length > 0) upstream.write(fromClient);
     this.#client.on("data", this.#fromClient);
     this.#client.resume();
@@ -85,30 +89,30 @@ export class Session {
     if (!this.#upstream!.write(chunk)) this.#client.pause();
   };
 
-  #fromUpstream = (chunk: Buffer): void => {
-    if (this.#ending) {
-      this.#fromUpstreamWhileEnding(chunk);
-      return;
-    }
+  /** Gets each chunk the engine sends; false stops reading until the client drains. */
+  #fromUpstream = (chunk: Buffer): boolean => {
+    if (this.#ending) return this.#fromUpstreamWhileEnding(chunk);
     try {
       this.#walker.advance(chunk);
     } catch {
       this.#destroy(); // the engine broke the framing: nothing sane can follow
-      return;
+      return false;
     }
-    if (!this.#client.write(chunk)) this.#upstream!.pause();
+    return this.#client.write(chunk);
   };
 
-  #fromUpstreamWhileEnding(chunk: Buffer): void {
+  #fromUpstreamWhileEnding(chunk: Buffer): boolean {
     let used: number;
     try {
       used = this.#walker.advance(chunk, true);
     } catch {
       this.#destroy();
-      return;
+      return false;
     }
     if (used > 0) this.#client.write(used === chunk.length ? chunk : chunk.subarray(0, used));
-    if (this.#walker.atBoundary) this.#finishEnding();
+    if (!this.#walker.atBoundary) return true;
+    this.#finishEnding();
+    return false;
   }
 
   #finishEnding(): void {
