@@ -85,6 +85,9 @@ interface PoolEntry {
 }
 
 const MAX_CANCELS_IN_FLIGHT = 64;
+/** Cancels sent at once before sessions are ended (each is an engine client for a moment). */
+const CANCEL_BATCH = 32;
+const CANCEL_BEFORE_END_TIMEOUT_MS = 2_000;
 
 export class Edge {
   readonly #options: Required<Pick<EdgeOptions, "handshakeTimeoutMs" | "upstreamTimeoutMs" | "maxConnections" | "terminateTimeoutMs">> & EdgeOptions;
@@ -293,8 +296,15 @@ export class Edge {
     return entry;
   }
 
-  /** Ends sessions at message boundaries and waits until they are closed (bounded by the terminate timeout). */
+  /**
+   * Ends sessions at message boundaries and waits until they are closed (bounded by the terminate
+   * timeout). Queries they may be running are cancelled first: closing a connection alone leaves a
+   * running query to finish on the server, which notices the closed socket only when it writes.
+   */
   async #endSessions(ending: ReadonlyArray<readonly [Session, Fatal]>): Promise<void> {
+    for (const [session] of ending) session.hold();
+    const running = ending.map(([session]) => (session.cancel && session.busy ? session.cancel : undefined)).filter((c) => c !== undefined);
+    await inBatches(running, CANCEL_BATCH, (c) => forwardCancel(c.socketPath, c.key, CANCEL_BEFORE_END_TIMEOUT_MS));
     for (const [session, reason] of ending) session.terminate(reason);
     await Promise.all(ending.map(([session]) => session.closed));
   }
@@ -454,7 +464,7 @@ export class Edge {
     }
     if (login.cancelKey && !session.done) {
       const keyId = cancelKeyId(login.cancelKey);
-      session.cancel = { keyId, socketPath: engine.socketPath };
+      session.cancel = { key: login.cancelKey, keyId, socketPath: engine.socketPath };
       this.#cancelTargets.set(keyId, session);
     }
     session.attach(login.upstream, login.greeting, fromClient);
@@ -466,6 +476,10 @@ export class Edge {
     this.#cancelsInFlight++;
     void forwardCancel(target.socketPath, key, 30_000).finally(() => this.#cancelsInFlight--);
   }
+}
+
+async function inBatches<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
 }
 
 /** Routes by TLS profile, for the engines. */

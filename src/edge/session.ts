@@ -7,13 +7,13 @@
 // allocation, no parsing of bodies.
 import type { Socket } from "node:net";
 import { fatal, fatalMessage, type Fatal } from "./fatal";
-import { MessageType, MessageWalker } from "./protocol";
+import { MessageType, MessageWalker, type CancelKey } from "./protocol";
 import type { EngineSocket } from "./upstream";
 
 export class Session {
   readonly poolId: string;
   /** Where a CancelRequest for this session goes, once the engine issued its key. */
-  cancel: { keyId: string; socketPath: string } | undefined;
+  cancel: { key: CancelKey; keyId: string; socketPath: string } | undefined;
   /** Resolves once both sockets are closed. */
   readonly closed: Promise<void>;
 
@@ -23,6 +23,9 @@ export class Session {
   /** The FATAL to send at the next message boundary; set once the session is being ended. */
   #ending: Buffer | undefined;
   #done = false;
+  /** The client sent something the engine has not answered with ReadyForQuery yet (best effort). */
+  #busy = false;
+  #held = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #terminateTimeoutMs: number;
   readonly #onClose: (session: Session) => void;
@@ -43,6 +46,21 @@ export class Session {
     return this.#done;
   }
 
+  /**
+   * Stops passing on what the engine sends, until terminate(): so that what happens upstream while
+   * the session is being ended (a cancelled query's error) never overtakes the FATAL.
+   */
+  hold(): void {
+    if (this.#done || this.#ending) return;
+    this.#held = true;
+    this.#upstream?.pause();
+  }
+
+  /** Whether a query may be running for this session (its last request not yet answered). */
+  get busy(): boolean {
+    return this.#busy && !this.#done;
+  }
+
   /** The engine accepted the session: pass its greeting on, then relay both ways. */
   attach(engine: EngineSocket, greeting: Buffer, fromClient: Buffer): void {
     const upstream = engine.socket;
@@ -57,7 +75,7 @@ export class Session {
     const keepReading = this.#fromUpstream(greeting);
     if (this.#done) return;
     engine.receive(this.#fromUpstream);
-    if (keepReading) upstream.resume(); // else the client's "drain" resumes it
+    if (keepReading && !this.#held) upstream.resume(); // else the client's "drain" (or terminate) resumes it
     if (fromClient.length > 0) upstream.write(fromClient);
     this.#client.on("data", this.#fromClient);
     this.#client.resume();
@@ -81,11 +99,13 @@ export class Session {
     }
     // Mid-message: the rest of it comes first. A client that does not read, or an engine that
     // does not send, cannot hold the session open for longer than the timeout.
+    this.#held = false;
     this.#upstream.resume();
     this.#timer = setTimeout(this.#destroy, this.#terminateTimeoutMs);
   }
 
   #fromClient = (chunk: Buffer): void => {
+    this.#busy = true;
     if (!this.#upstream!.write(chunk)) this.#client.pause();
   };
 
@@ -98,6 +118,7 @@ export class Session {
       this.#destroy(); // the engine broke the framing: nothing sane can follow
       return false;
     }
+    if (this.#walker.lastType === MessageType.readyForQuery && this.#walker.atBoundary) this.#busy = false;
     return this.#client.write(chunk);
   };
 
@@ -142,7 +163,7 @@ export class Session {
   };
 
   #resumeUpstream = (): void => {
-    this.#upstream?.resume();
+    if (!this.#held) this.#upstream?.resume();
   };
 
   #destroy = (): void => {
