@@ -172,10 +172,7 @@ describe("edge control", () => {
   it("a changed upstream user replaces only that pool's server connections; nobody is dropped", async () => {
     const second = `${db.role}_2`;
     const secondPassword = randomBytes(8).toString("hex");
-    await asSuperuser(db.database, async (c) => {
-      await c.query(`CREATE ROLE ${c.escapeIdentifier(second)} LOGIN PASSWORD ${c.escapeLiteral(secondPassword)}`);
-      await c.query(`GRANT CONNECT ON DATABASE ${c.escapeIdentifier(db.database)} TO ${c.escapeIdentifier(second)}`);
-    });
+    await asSuperuser("postgres", (c) => c.query(`CREATE ROLE ${c.escapeIdentifier(second)} LOGIN PASSWORD ${c.escapeLiteral(secondPassword)}`)); // PUBLIC may CONNECT
     try {
       const txClient = await connectA();
       const sessionClient = await connectA(running.sessionPort);
@@ -199,9 +196,8 @@ describe("edge control", () => {
     } finally {
       await asSuperuser("postgres", async (c) => {
         await c.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1", [second]);
-        await c.query(`DROP OWNED BY ${c.escapeIdentifier(second)}`).catch(() => undefined);
+        await c.query(`DROP ROLE IF EXISTS ${c.escapeIdentifier(second)}`);
       });
-      await asSuperuser("postgres", (c) => c.query(`DROP ROLE IF EXISTS ${c.escapeIdentifier(second)}`));
     }
   });
 
