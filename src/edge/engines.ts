@@ -3,7 +3,7 @@
 // `require`, and one `verify-full` engine per CA. An engine starts when a route first needs its
 // profile and stops when none does. A verify-full route only ever lands on a verify-full engine.
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, chmodSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -112,6 +112,24 @@ export class EngineSet {
     this.#engines.clear();
     rmSync(this.#baseDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The pgbouncer binary to run: `explicit` (QOD_PGBOUNCER_BIN) when given, else the first executable
+ * `pgbouncer` on `searchPath` (a PATH value), else Debian's /usr/sbin/pgbouncer (sbin is often not
+ * on a service's PATH). Engines are spawned with an empty environment, so the path is resolved here.
+ */
+export function findPgbouncer(explicit: string | undefined, searchPath: string): string | undefined {
+  if (explicit) return explicit;
+  const candidates = [...searchPath.split(":").filter(Boolean).map((dir) => path.join(dir, "pgbouncer")), "/usr/sbin/pgbouncer"];
+  return candidates.find((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** uid and gid of a local user (NSS through getent, so it works beyond /etc/passwd). */

@@ -22,6 +22,7 @@ export const fatal = {
   replication: (): Fatal => ({ code: "0A000", message: "replication connections are not supported by the pooler" }),
   handshakeTimeout: (): Fatal => ({ code: "08006", message: "canceling authentication due to timeout" }),
   tooManyConnections: (): Fatal => ({ code: "53300", message: "sorry, too many clients already" }),
+  internal: (): Fatal => ({ code: "XX000", message: "internal error in the pooler" }),
   shuttingDown: (): Fatal => ({ code: "57P01", message: "terminating connection because the pooler is shutting down" }),
 
   // Authentication.

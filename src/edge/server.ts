@@ -2,21 +2,20 @@
 // client by tenant, authenticates it with SCRAM-SHA-256, applies the tenant and pool checks, and
 // relays its session to a PgBouncer engine over a private unix socket. It decides nothing of its
 // own: `apply()` hands it the control plane's state, which it enforces at every handshake.
-import { lookup } from "node:dns/promises";
-import { createServer, isIP, type Server, type Socket } from "node:net";
+import { readFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { createSecureContext, type SecureContext } from "node:tls";
 import type { Logger } from "pino";
 import { DummyVerifiers, parseScramVerifier, ScramError, type ScramVerifier } from "../scram";
 import { admissionRefusal, clientIdentity, upstreamParameters, wantsReplication, type ClientIdentity } from "./admission";
-import { compileAllowList, type AllowList } from "./allow-list";
 import { ENGINE_LOGIN_USER } from "./engine";
-import { EngineSet, type ProfileRoutes } from "./engines";
+import { EngineSet } from "./engines";
 import { fatal, fatalMessage, type Fatal } from "./fatal";
 import { authenticateScram, ClientConnection, ClientGone, HandshakeRefused, readStartup } from "./handshake";
-import { RouteConfigError, routeLine } from "./pgbouncer-config";
 import { authenticationSaslFinal, cancelKeyId, ProtocolError, type CancelKey } from "./protocol";
 import { Session } from "./session";
-import { isBanned, POOL_MODES, routeName, tlsProfileKey, type EdgePool, type EdgeTenant, type PoolMode } from "./snapshot";
+import { routeName, type EdgeTenant, type PoolMode } from "./snapshot";
+import { changeBetween, compileState, emptyState, poolStats, profilesOf, routesByProfile, type EdgeState, type PoolEntry, type PoolStats } from "./state";
 import type { CertificatePair } from "./tls";
 import { forwardCancel, loginUpstream } from "./upstream";
 
@@ -27,7 +26,7 @@ export interface EdgeOptions {
   transactionPort: number;
   /** Session-mode port (QOD_EDGE_SESSION_PORT, 5432); 0 picks a free one. */
   sessionPort: number;
-  /** The pgbouncer binary (QOD_PGBOUNCER_BIN, or `pgbouncer` on PATH). */
+  /** Path of the pgbouncer binary (findPgbouncer() resolves QOD_PGBOUNCER_BIN or PATH). */
   pgbouncerBinary: string;
   /** Where the engines' private directories are made (the system temp directory by default). */
   runDir?: string;
@@ -48,40 +47,13 @@ export interface EdgeOptions {
   terminateTimeoutMs?: number;
 }
 
-export interface PoolStats {
-  /** Sessions open through the edge (both ports). */
-  clients: number;
-  clientsActive: number;
-  clientsWaiting: number;
-  serversActive: number;
-  serversIdle: number;
-  transactions: number;
-  queries: number;
-  waitTimeUs: number;
-}
+export type { PoolStats } from "./state";
 
 export interface EdgeHealth {
   ok: boolean;
   listening: boolean;
   connections: number;
   engines: Array<{ profile: string; running: boolean; pid: number | undefined; routes: number }>;
-}
-
-interface TenantEntry {
-  tenant: EdgeTenant;
-  allowList: AllowList;
-  pools: Map<string, PoolEntry>;
-}
-
-interface PoolEntry {
-  pool: EdgePool;
-  verifier: ScramVerifier | undefined;
-  profile: string;
-  /** Its ini line per mode; absent when the pool cannot be routed (then `unusable` says why). */
-  lines: Record<PoolMode, string> | undefined;
-  unusable: Fatal | undefined;
-  /** Kept across snapshots while the pool exists. */
-  sessions: Set<Session>;
 }
 
 const MAX_CANCELS_IN_FLIGHT = 64;
@@ -96,8 +68,7 @@ export class Edge {
   readonly #dummies = new DummyVerifiers();
   readonly #secureContext: SecureContext | undefined;
   readonly #servers: Record<PoolMode, Server>;
-  #tenants = new Map<string, TenantEntry>();
-  #pools = new Map<string, PoolEntry>();
+  #state: EdgeState = emptyState();
   readonly #handshakes = new Set<ClientConnection>();
   readonly #sessions = new Set<Session>();
   readonly #cancelTargets = new Map<string, Session>();
@@ -147,6 +118,11 @@ export class Edge {
           resolve((server.address() as { port: number }).port);
         });
       });
+    const limit = openFileLimit();
+    const needed = 2 * this.#options.maxConnections + 256; // a client socket and an engine socket per session
+    if (limit !== undefined && limit < needed) {
+      this.#log.warn({ openFileLimit: limit, maxConnections: this.#options.maxConnections, needed }, "the open file limit is too low for max connections; raise it (ulimit -n) or lower max connections");
+    }
     const transactionPort = await bind(this.#servers.transaction, this.#options.transactionPort);
     const sessionPort = await bind(this.#servers.session, this.#options.sessionPort);
     this.#listening = true;
@@ -169,7 +145,7 @@ export class Edge {
 
   /** Closes the tenant's sessions and drops its server connections (Supavisor's terminate). */
   async terminate(tenantName: string): Promise<void> {
-    const entry = this.#tenants.get(tenantName);
+    const entry = this.#state.tenants.get(tenantName);
     if (!entry) return;
     const pools = [...entry.pools.values()];
     await this.#endSessions(pools.flatMap((p) => [...p.sessions].map((s) => [s, fatal.terminated()] as const)));
@@ -178,24 +154,7 @@ export class Edge {
 
   /** Live figures by pool id: the edge's sessions, and the engine's figures of both routes summed. */
   async stats(): Promise<Map<string, PoolStats>> {
-    const figures = await this.#engines.figures();
-    const stats = new Map<string, PoolStats>();
-    for (const [id, entry] of this.#pools) {
-      const s: PoolStats = { clients: entry.sessions.size, clientsActive: 0, clientsWaiting: 0, serversActive: 0, serversIdle: 0, transactions: 0, queries: 0, waitTimeUs: 0 };
-      for (const mode of POOL_MODES) {
-        const f = figures.get(routeName(id, mode));
-        if (!f) continue;
-        s.clientsActive += f.clientsActive;
-        s.clientsWaiting += f.clientsWaiting;
-        s.serversActive += f.serversActive;
-        s.serversIdle += f.serversIdle;
-        s.transactions += f.transactions;
-        s.queries += f.queries;
-        s.waitTimeUs += f.waitTimeUs;
-      }
-      stats.set(id, s);
-    }
-    return stats;
+    return poolStats(this.#state.pools, await this.#engines.figures());
   }
 
   /** Healthy when listening and every engine that has routes is running. */
@@ -232,68 +191,13 @@ export class Edge {
 
   async #apply(list: EdgeTenant[]): Promise<void> {
     if (this.#closing) return;
-    const now = Date.now();
-    const tenants = new Map<string, TenantEntry>();
-    const pools = new Map<string, PoolEntry>();
-    const resolved = new Map<string, Promise<string>>(); // one DNS lookup per host and family
-    await Promise.all(
-      list.map(async (tenant) => {
-        const allowList = compileAllowList(tenant.allowList);
-        if (allowList.invalid.length > 0) this.#log.warn({ tenant: tenant.name, entries: allowList.invalid }, "allow list entries that are not CIDRs allow nothing");
-        const entry: TenantEntry = { tenant, allowList, pools: new Map() };
-        tenants.set(tenant.name, entry);
-        for (const [user, pool] of tenant.users) {
-          const compiled = await this.#compilePool(pool, resolved);
-          entry.pools.set(user, compiled);
-          pools.set(pool.id, compiled);
-        }
-      }),
-    );
-
-    const ending: Array<readonly [Session, Fatal]> = [];
-    for (const [id, before] of this.#pools) {
-      const after = pools.get(id);
-      if (after) after.sessions = before.sessions;
-      let reason: Fatal | undefined;
-      if (!after || after.pool.tenant !== before.pool.tenant) reason = fatal.removed(before.pool.name, before.pool.tenant);
-      else if (before.lines && (!after.lines || after.profile !== before.profile)) reason = fatal.upstreamChanged(before.pool.name, before.pool.tenant);
-      if (reason) for (const session of before.sessions) ending.push([session, reason]);
-    }
-    const banned: PoolEntry[] = [];
-    for (const [name, entry] of tenants) {
-      const before = this.#tenants.get(name);
-      if (!isBanned(entry.tenant, now) || (before && isBanned(before.tenant, now))) continue;
-      for (const pool of entry.pools.values()) {
-        banned.push(pool);
-        for (const session of pool.sessions) ending.push([session, fatal.bannedSession(entry.tenant.ban!.reason)]);
-      }
-    }
-
-    // New handshakes see the new state from here on.
-    this.#tenants = tenants;
-    this.#pools = pools;
+    const next = await compileState(list, this.#log);
+    const { ending, newlyBanned } = changeBetween(this.#state, next, Date.now());
+    this.#state = next; // new handshakes see the new state from here on
     // Sessions end before their routes go, so each client gets its FATAL, not a cut connection.
     await this.#endSessions(ending);
-    await this.#engines.sync(profilesOf(pools));
-    await this.#killServers(banned);
-  }
-
-  async #compilePool(pool: EdgePool, resolved: Map<string, Promise<string>>): Promise<PoolEntry> {
-    const verifier = parseScramVerifier(pool.verifier);
-    if (!verifier) this.#log.warn({ pool: pool.id, tenant: pool.tenant }, "pool has no valid SCRAM verifier: its logins fail");
-    const entry: PoolEntry = { pool, verifier, profile: tlsProfileKey(pool.upstream.tls), lines: undefined, unusable: undefined, sessions: new Set() };
-    try {
-      const host = await resolveHost(pool.upstream, resolved);
-      const line = (mode: PoolMode) =>
-        routeLine({ name: routeName(pool.id, mode), mode, poolSize: pool.poolSize, upstream: { ...pool.upstream, host } });
-      entry.lines = { transaction: line("transaction"), session: line("session") };
-    } catch (err) {
-      const configError = err instanceof RouteConfigError;
-      entry.unusable = configError ? fatal.upstreamMisconfigured(pool.name, pool.tenant) : fatal.upstreamUnavailable();
-      // RouteConfigError messages name the field, never its value.
-      this.#log.warn({ pool: pool.id, tenant: pool.tenant, reason: configError ? err.message : "upstream host did not resolve" }, "pool cannot be routed");
-    }
-    return entry;
+    await this.#engines.sync(profilesOf(next.pools));
+    await this.#killServers(newlyBanned);
   }
 
   /**
@@ -310,15 +214,8 @@ export class Edge {
   }
 
   async #killServers(pools: readonly PoolEntry[]): Promise<void> {
-    const byProfile = new Map<string, string[]>();
-    for (const entry of pools) {
-      if (!entry.lines) continue;
-      const routes = byProfile.get(entry.profile) ?? [];
-      routes.push(...POOL_MODES.map((mode) => routeName(entry.pool.id, mode)));
-      byProfile.set(entry.profile, routes);
-    }
     await Promise.all(
-      [...byProfile].map(([profile, routes]) =>
+      [...routesByProfile(pools)].map(([profile, routes]) =>
         this.#engines.engine(profile)?.killAndResume(routes).catch((err) => this.#log.error({ err, engine: profile }, "could not drop server connections")),
       ),
     );
@@ -364,7 +261,13 @@ export class Edge {
       this.#handshakes.delete(conn);
     }
     if (!admitted) return;
-    await this.#connectUpstream(admitted.session, admitted.entry, mode, admitted.parameters, conn.release());
+    const { session, entry, parameters } = admitted;
+    try {
+      await this.#connectUpstream(session, entry, mode, parameters, conn.release());
+    } catch (err) {
+      this.#log.error({ err, pool: entry.pool.id }, "could not start the session");
+      session.fail(fatalMessage(fatal.internal()));
+    }
   }
 
   #refusalOf(err: unknown, address: string): Fatal {
@@ -374,8 +277,9 @@ export class Edge {
     }
     if (err instanceof ProtocolError) return fatal.protocol(err.code, err.message);
     if (err instanceof ScramError) return fatal.protocol("08P01", err.message);
-    if (!(err instanceof ClientGone)) this.#log.error({ err, address }, "handshake failed");
-    return fatal.upstreamUnavailable();
+    if (err instanceof ClientGone) return fatal.internal(); // nobody is there to read it
+    this.#log.error({ err, address }, "handshake failed");
+    return fatal.internal();
   }
 
   async #authenticateAndAdmit(
@@ -393,7 +297,7 @@ export class Edge {
     // Unknown tenant, unknown user and wrong password go through the same exchange and end alike
     // (the dummy verifier is derived in every case, so that no path is cheaper than another).
     const dummy = this.#dummies.verifierFor(`${identity.tenant}\0${identity.user}`);
-    const known = this.#tenants.get(identity.tenant)?.pools.get(identity.user);
+    const known = this.#state.tenants.get(identity.tenant)?.pools.get(identity.user);
     const fromAuthQuery = known ? undefined : await this.#authQueryVerifier(identity);
     const verifier = known?.verifier ?? fromAuthQuery ?? dummy;
     const serverFinal = await authenticateScram(conn, verifier);
@@ -402,7 +306,7 @@ export class Edge {
     if (!known) throw new HandshakeRefused(fatal.roleNotRegistered(identity.user, identity.tenant));
 
     // The checks read the state as it is now: a snapshot may have arrived during the exchange.
-    const tenant = this.#tenants.get(identity.tenant);
+    const tenant = this.#state.tenants.get(identity.tenant);
     const entry = tenant?.pools.get(identity.user);
     if (!tenant || !entry || entry.pool.verifier !== known.pool.verifier) throw new HandshakeRefused(fatal.authFailed(startupUser));
     conn.send(authenticationSaslFinal(serverFinal));
@@ -434,7 +338,7 @@ export class Edge {
 
   /** A require_user:false tenant's unregistered role: its verifier through auth_query (a failure counts as unknown). */
   async #authQueryVerifier(identity: ClientIdentity): Promise<ScramVerifier | undefined> {
-    const authQuery = this.#tenants.get(identity.tenant)?.tenant.authQuery;
+    const authQuery = this.#state.tenants.get(identity.tenant)?.tenant.authQuery;
     if (!authQuery) return undefined;
     try {
       const text = await authQuery(identity.user);
@@ -478,34 +382,16 @@ export class Edge {
   }
 }
 
+/** This process's soft limit on open files (RLIMIT_NOFILE), from /proc; undefined where there is none. */
+function openFileLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    return line ? Number(line[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function inBatches<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
-}
-
-/** Routes by TLS profile, for the engines. */
-function profilesOf(pools: ReadonlyMap<string, PoolEntry>): Map<string, ProfileRoutes> {
-  const profiles = new Map<string, { tls: EdgePool["upstream"]["tls"]; routes: Map<string, string> }>();
-  for (const [id, entry] of pools) {
-    if (!entry.lines) continue;
-    let profile = profiles.get(entry.profile);
-    if (!profile) profiles.set(entry.profile, (profile = { tls: entry.pool.upstream.tls, routes: new Map() }));
-    for (const mode of POOL_MODES) profile.routes.set(routeName(id, mode), entry.lines[mode]);
-  }
-  return profiles;
-}
-
-/**
- * The host the engine connects to. With ipVersion v4/v6 a host name is resolved to that family
- * here (PgBouncer would pick either); not for verify-full, which must check the name itself.
- */
-async function resolveHost(upstream: EdgePool["upstream"], resolved: Map<string, Promise<string>>): Promise<string> {
-  const { host, ipVersion = "auto", tls } = upstream;
-  if (ipVersion === "auto" || isIP(host) !== 0 || host.startsWith("/") || tls.mode === "verify-full") return host;
-  const key = `${ipVersion}\0${host}`;
-  let address = resolved.get(key);
-  if (!address) {
-    address = lookup(host, { family: ipVersion === "v4" ? 4 : 6 }).then((r) => r.address);
-    resolved.set(key, address);
-  }
-  return address;
 }
