@@ -16,6 +16,11 @@ export type EdgeServerReply =
 
 let edge: Edge | undefined;
 const reply = (message: EdgeServerReply) => process.send?.(message);
+const stop = async () => {
+  await edge?.close(); // stops its engines too
+  process.exit(0);
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void stop());
 
 process.on("message", (command: EdgeServerCommand) => {
   void (async () => {
@@ -42,8 +47,7 @@ process.on("message", (command: EdgeServerCommand) => {
           reply({ type: "stats", sessions: edge?.health().connections ?? 0, rssBytes: process.memoryUsage().rss });
           break;
         case "stop":
-          await edge?.close();
-          process.exit(0);
+          await stop();
       }
     } catch (err) {
       reply({ type: "error", message: err instanceof Error ? err.message : String(err) });

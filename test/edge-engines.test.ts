@@ -2,8 +2,9 @@
 // settings are global), each in a private directory, started on demand and stopped when unneeded.
 // A second Postgres with TLS on stands in for a tenant's TLS upstream.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { chownSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { Client } from "pg";
 import { processAlive } from "../src/db/embedded";
@@ -12,6 +13,7 @@ import { generateSelfSignedCertificate, type CertificatePair } from "../src/edge
 import {
   asSuperuser,
   createUpstreamDatabase,
+  PGBOUNCER,
   dropUpstreamDatabase,
   makePool,
   makeTenant,
@@ -200,6 +202,36 @@ describe("edge engines", () => {
       await plain.end();
     } finally {
       await running.edge.apply([makeTenant(tenant, Object.values(pools))]);
+    }
+  });
+
+  it("stops the engines an edge left behind when it was killed, when the next edge starts", async function () {
+    this.timeout(60_000);
+    const runDir = mkdtempSync(path.join(tmpdir(), "qod-edge-test-run-"));
+    chmodSync(runDir, 0o711); // the engines' user passes through
+    try {
+      const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "fixtures", "edge-process.ts"), JSON.stringify({ runDir, pgbouncerBinary: PGBOUNCER, pool: pools.plain })], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      let output = "";
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+      await waitFor(() => /ready \d+/.test(output), "the other edge to start", 30_000);
+      const orphan = Number(/ready (\d+)/.exec(output)![1]);
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+      assert.ok(processAlive(orphan), "SIGKILL leaves the engine running");
+      const next = await startEdge({ runDir });
+      try {
+        await waitFor(() => !processAlive(orphan), "the orphaned engine to be stopped");
+        const leftovers = readdirSync(runDir).filter((name) => name.startsWith("qod-edge-"));
+        assert.equal(leftovers.length, 1, "only the new edge's directory remains");
+        assert.ok(existsSync(path.join(runDir, leftovers[0]!, "owner.pid")));
+      } finally {
+        await next.edge.close();
+      }
+    } finally {
+      rmSync(runDir, { recursive: true, force: true });
     }
   });
 

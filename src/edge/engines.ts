@@ -3,7 +3,7 @@
 // `require`, and one `verify-full` engine per CA. An engine starts when a route first needs its
 // profile and stops when none does. A verify-full route only ever lands on a verify-full engine.
 import { execFileSync } from "node:child_process";
-import { accessSync, chmodSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -30,6 +30,9 @@ export interface ProfileRoutes {
 
 /** Unix socket paths are limited to 107 bytes; leave room for `/<profile>/.s.PGSQL.6432`. */
 const MAX_BASE_DIR_LENGTH = 60;
+const BASE_DIR_PREFIX = "qod-edge-";
+/** In each base directory: the pid of the process whose engines live there. */
+const OWNER_FILE = "owner.pid";
 
 export class EngineSet {
   readonly #options: EngineSetOptions;
@@ -41,13 +44,17 @@ export class EngineSet {
   constructor(options: EngineSetOptions) {
     this.#options = options;
     this.#runAs = process.getuid?.() === 0 ? lookupUser(options.runAsUser) : undefined;
-    this.#baseDir = mkdtempSync(path.join(options.runDir ?? tmpdir(), "qod-edge-"));
+    const runDir = path.resolve(options.runDir ?? tmpdir());
+    if (this.#runAs) checkTraversable(runDir, this.#runAs.uid, options.runAsUser);
+    sweepOrphanEngines(runDir, options.logger);
+    this.#baseDir = mkdtempSync(path.join(runDir, BASE_DIR_PREFIX));
     if (this.#baseDir.length > MAX_BASE_DIR_LENGTH) {
       rmSync(this.#baseDir, { recursive: true, force: true });
       throw new Error(`the edge's run directory path is too long for unix sockets: ${this.#baseDir}`);
     }
     // The engines' user must pass through to its own 0700 directory inside, and nothing more.
     chmodSync(this.#baseDir, this.#runAs ? 0o711 : 0o700);
+    writeFileSync(path.join(this.#baseDir, OWNER_FILE), String(process.pid), { mode: 0o600 });
   }
 
   engine(profile: string): Engine | undefined {
@@ -111,6 +118,59 @@ export class EngineSet {
     await Promise.all([...this.#engines.values()].map((engine) => engine.stop()));
     this.#engines.clear();
     rmSync(this.#baseDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Engines of an edge process that was killed (SIGKILL leaves its children running, each holding a
+ * socket nobody reaches): stops the PgBouncers whose ini lies in a base directory whose owner is
+ * gone, and removes those directories. Directories of live edges are left alone.
+ */
+function sweepOrphanEngines(runDir: string, log: Logger): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(runDir).filter((name) => name.startsWith(BASE_DIR_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const dir = path.join(runDir, name);
+    const ownerFile = path.join(dir, OWNER_FILE);
+    if (!existsSync(ownerFile)) continue; // being set up, or not ours
+    const owner = Number(readFileSync(ownerFile, "utf8"));
+    if (owner > 0 && isAlive(owner)) continue;
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+      try {
+        const [binary, ini] = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        if (binary?.endsWith("pgbouncer") && ini?.startsWith(`${dir}/`)) {
+          log.warn({ pid: Number(pid), dir }, "stopping an engine left behind by an edge that is gone");
+          process.kill(Number(pid), "SIGTERM");
+        }
+      } catch {
+        // exited meanwhile, or not ours to read
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The engines run as another user, who must be able to pass through every directory above theirs. */
+function checkTraversable(dir: string, uid: number, user: string): void {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const stat = statSync(at);
+    if (stat.uid !== uid && (stat.mode & 0o001) === 0) {
+      throw new Error(`the engines' user "${user}" cannot pass through ${at}: give others execute permission (chmod o+x) or choose another run directory`);
+    }
+    if (at === path.dirname(at)) return;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
