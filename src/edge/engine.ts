@@ -114,7 +114,10 @@ export class Engine {
       await this.#admin((c) => c.query("RELOAD"));
       const changed = [...written].filter(([name, line]) => this.#loaded.has(name) && this.#loaded.get(name) !== line).map(([name]) => name);
       this.#markLoaded(written);
-      if (changed.length > 0) await this.#admin(async (c) => { for (const name of changed) await c.query(`RECONNECT ${checkedRoute(name)}`); });
+      if (changed.length === 0) return;
+      await this.#admin(async (c) => {
+        for (const name of changed) await c.query(`RECONNECT ${checkedRoute(name)}`);
+      });
     });
   }
 
@@ -249,7 +252,13 @@ export class Engine {
   async #launch(): Promise<void> {
     this.#state = "starting";
     const written = new Map(this.#routes);
-    this.#writeIni(written);
+    try {
+      this.#writeIni(written);
+    } catch (err) {
+      this.#log.error({ err }, "could not write the pgbouncer config");
+      this.#scheduleRestart();
+      throw err;
+    }
     const child = spawn(this.#options.binary, [this.#iniPath], {
       stdio: ["ignore", "pipe", "pipe"],
       env: {}, // it needs nothing from ours

@@ -254,7 +254,8 @@ export class Edge {
       }
       admitted = await this.#authenticateAndAdmit(conn, startup.parameters, mode, address);
     } catch (err) {
-      conn.refuse(this.#refusalOf(err, address));
+      if (err instanceof ClientGone) conn.socket.destroy(); // nobody is there to read a FATAL
+      else conn.refuse(this.#refusalOf(err, address));
       return;
     } finally {
       clearTimeout(timer);
@@ -277,7 +278,6 @@ export class Edge {
     }
     if (err instanceof ProtocolError) return fatal.protocol(err.code, err.message);
     if (err instanceof ScramError) return fatal.protocol("08P01", err.message);
-    if (err instanceof ClientGone) return fatal.internal(); // nobody is there to read it
     this.#log.error({ err, address }, "handshake failed");
     return fatal.internal();
   }
