@@ -13,6 +13,7 @@ import {
   makeTenant,
   pgClient,
   pgConnectError,
+  skipWithoutTools,
   startEdge,
   waitFor,
   type RunningEdge,
@@ -50,7 +51,8 @@ describe("edge control", () => {
   const sleepers = async () =>
     asSuperuser("postgres", async (c) => (await c.query("select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(20)'")).rows[0].n as number);
 
-  before(async () => {
+  before(async function () {
+    skipWithoutTools(this);
     db = await createUpstreamDatabase();
     running = await startEdge({ terminateTimeoutMs: 2_000 });
   });

@@ -19,6 +19,7 @@ import {
   makeTenant,
   pgClient,
   pgConnectError,
+  skipWithoutTools,
   startEdge,
   waitFor,
   type RunningEdge,
@@ -71,6 +72,7 @@ describe("edge engines", () => {
   const overTls = async (client: Client) => (await client.query("select ssl from pg_stat_ssl where pid = pg_backend_pid()")).rows[0].ssl as boolean;
 
   before(async function () {
+    skipWithoutTools(this);
     this.timeout(120_000);
     [db, tlsServer, serverCert, otherCert] = await Promise.all([
       createUpstreamDatabase(),
@@ -119,7 +121,9 @@ describe("edge engines", () => {
       assert.match(ini.text, /^auth_type = trust$/m);
       const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${engine.pid}/status`, "utf8"))![1]);
       if (process.getuid?.() === 0) assert.equal(uid, Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" })));
-      assert.doesNotMatch(execFileSync("ss", ["-ltnp"], { encoding: "utf8" }), new RegExp(`pid=${engine.pid},`));
+      if (existsSync("/usr/bin/ss") || existsSync("/bin/ss")) {
+        assert.doesNotMatch(execFileSync("ss", ["-ltnp"], { encoding: "utf8" }), new RegExp(`pid=${engine.pid},`), "listens on no TCP port");
+      }
     }
   });
 

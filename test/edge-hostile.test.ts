@@ -14,6 +14,7 @@ import {
   makeTenant,
   pgClient,
   psql,
+  skipWithoutTools,
   startEdge,
   waitFor,
   type RunningEdge,
@@ -102,7 +103,8 @@ describe("edge under hostile input", () => {
       },
     });
 
-  before(async () => {
+  before(async function () {
+    skipWithoutTools(this);
     db = await createUpstreamDatabase();
     const logger = pino({ level: "trace" }, { write: (line: string) => void logLines.push(line) });
     running = await startEdge({

@@ -15,6 +15,8 @@ import {
   pgClient,
   pgConnectError,
   psql,
+  PSQL,
+  skipWithoutTools,
   startEdge,
   waitFor,
   type RunningEdge,
@@ -37,7 +39,8 @@ describe("edge sessions", () => {
     makeTenant(strict, pools.slice(4), { enforceSsl: true, allowList: ["127.0.0.0/8"] }),
   ];
 
-  before(async () => {
+  before(async function () {
+    skipWithoutTools(this);
     db = await createUpstreamDatabase();
     certificate = await generateSelfSignedCertificate({ hosts: ["localhost", "127.0.0.1"] });
     running = await startEdge({ tls: certificate });
@@ -241,7 +244,7 @@ describe("edge sessions", () => {
     });
 
     it("cancels psql's query on Ctrl-C (libpq's cancel request) on the session port", async () => {
-      const child = spawn("/usr/bin/psql", ["-X", "-c", "select pg_sleep(30)", edgeUrl(se(), `app.${tenant}`, db.database)], {
+      const child = spawn(PSQL, ["-X", "-c", "select pg_sleep(30)", edgeUrl(se(), `app.${tenant}`, db.database)], {
         env: { PATH: "/usr/bin:/bin", PGPASSWORD: PASSWORD },
       });
       let stderr = "";

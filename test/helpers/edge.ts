@@ -2,14 +2,25 @@
 // real clients (psql as a child process, node-postgres).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { Client, type ClientConfig } from "pg";
 import pino, { type Logger } from "pino";
+import { findPgbouncer } from "../../src/edge/engines";
 import { Edge, type EdgeOptions } from "../../src/edge/server";
 import type { EdgePool, EdgeTenant } from "../../src/edge/snapshot";
 import { scramVerifier } from "../../src/scram";
 import { sharedPostgres, uniquePrefix } from "./postgres";
 
-export const PGBOUNCER = "/usr/sbin/pgbouncer";
+export const PGBOUNCER = findPgbouncer(undefined, "/usr/local/bin:/usr/bin:/bin") ?? "/usr/sbin/pgbouncer";
+export const PSQL = "/usr/bin/psql";
+
+/**
+ * The suites that run a real edge need PgBouncer and psql (Debian: pgbouncer, postgresql-client) and
+ * the openssl CLI; on a machine without them they are skipped (and counted as such), not failed.
+ */
+export function skipWithoutTools(ctx: Mocha.Context): void {
+  if (![PGBOUNCER, PSQL].every((file) => existsSync(file))) ctx.skip();
+}
 
 /** Set EDGE_TEST_LOG=debug to see the edge's and PgBouncer's logs. */
 export function edgeTestLogger(): Logger {
@@ -117,7 +128,7 @@ export interface PsqlResult {
 export function psql(url: string, password: string, sql: string, extraEnv: Record<string, string> = {}): Promise<PsqlResult> {
   return new Promise((resolve) => {
     execFile(
-      "/usr/bin/psql",
+      PSQL,
       ["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, url],
       { env: { PATH: "/usr/bin:/bin", PGPASSWORD: password, PGCONNECT_TIMEOUT: "10", ...extraEnv }, timeout: 30_000 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout: stdout.trim(), stderr: stderr.trim() }),
