@@ -323,9 +323,10 @@ export class Edge {
     if (refusal) throw new HandshakeRefused(refusal);
     if (entry.unusable) throw new HandshakeRefused(entry.unusable);
     if (conn.gone) throw new ClientGone(); // timed out meanwhile
+    if (this.#closing) throw new HandshakeRefused(fatal.shuttingDown());
 
     const sessions = entry.sessions;
-    const session = new Session(conn.socket, entry.pool.id, this.#options.terminateTimeoutMs, (closed) => {
+    const session = new Session(conn.socket, this.#options.terminateTimeoutMs, (closed) => {
       sessions.delete(closed);
       this.#sessions.delete(closed);
       if (closed.cancel) this.#cancelTargets.delete(closed.cancel.keyId);

@@ -11,7 +11,6 @@ import { MessageType, MessageWalker, type CancelKey } from "./protocol";
 import type { EngineSocket } from "./upstream";
 
 export class Session {
-  readonly poolId: string;
   /** Where a CancelRequest for this session goes, once the engine issued its key. */
   cancel: { key: CancelKey; keyId: string; socketPath: string } | undefined;
   /** Resolves once both sockets are closed. */
@@ -31,9 +30,8 @@ export class Session {
   readonly #onClose: (session: Session) => void;
   #resolveClosed!: () => void;
 
-  constructor(client: Socket, poolId: string, terminateTimeoutMs: number, onClose: (session: Session) => void) {
+  constructor(client: Socket, terminateTimeoutMs: number, onClose: (session: Session) => void) {
     this.#client = client;
-    this.poolId = poolId;
     this.#terminateTimeoutMs = terminateTimeoutMs;
     this.#onClose = onClose;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -130,8 +128,8 @@ export class Session {
       this.#destroy();
       return false;
     }
-    if (used > 0) this.#client.write(used === chunk.length ? chunk : chunk.subarray(0, used));
-    if (!this.#walker.atBoundary) return true;
+    const flowing = used === 0 || this.#client.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+    if (!this.#walker.atBoundary) return flowing; // the rest of the message still honours backpressure
     this.#finishEnding();
     return false;
   }
