@@ -49,51 +49,80 @@ export interface CancelKey {
 export const cancelKeyId = (key: CancelKey): string => `${key.processId}:${key.secretKey}`;
 
 /**
- * Bytes read from a socket during a handshake, taken out packet by packet. Bounded: `limit` is the
- * most it ever holds (a client that sends more than the handshake needs is refused).
+ * Bytes read from a socket during a handshake, taken out frame by frame. Bounded: `limit` is the
+ * most it ever holds (a client that sends more than the handshake needs is refused). Chunks are
+ * joined only when a header or a whole frame is in, so a client trickling bytes one at a time costs
+ * linear work, not a copy of everything so far per byte.
  */
 export class FrameReader {
-  #buffer: Buffer = Buffer.alloc(0);
+  #chunks: Buffer[] = [];
+  #size = 0;
+  /** Total length of the frame at the front, once its header is in; reset when it is taken. */
+  #frameLength: number | undefined;
+  readonly #limit: number;
 
-  constructor(private readonly limit: number) {}
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
 
   push(chunk: Buffer): void {
-    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-    if (this.#buffer.length > this.limit) throw new ProtocolError("08P01", "too much data during the handshake");
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size > this.#limit) throw new ProtocolError("08P01", "too much data during the handshake");
   }
 
   get buffered(): number {
-    return this.#buffer.length;
+    return this.#size;
   }
 
   /** Everything not taken yet (and empties the reader). */
   drain(): Buffer {
-    const rest = this.#buffer;
-    this.#buffer = Buffer.alloc(0);
+    const rest = this.#joined();
+    this.#chunks = [];
+    this.#size = 0;
+    this.#frameLength = undefined;
     return rest;
   }
 
   /** An untyped startup-phase packet (`int32 length` then the body), or undefined until complete. */
   takeStartupPacket(): StartupPacket | undefined {
-    if (this.#buffer.length < 4) return undefined;
-    const length = this.#buffer.readUInt32BE(0);
-    if (length < 8 || length > MAX_STARTUP_PACKET_LENGTH) throw new ProtocolError("08P01", "invalid length of startup packet");
-    if (this.#buffer.length < length) return undefined;
-    const body = this.#buffer.subarray(4, length);
-    this.#buffer = this.#buffer.subarray(length);
-    return parseStartupBody(body);
+    const frame = this.#takeFrame(4, (head) => {
+      const length = head.readUInt32BE(0);
+      if (length < 8 || length > MAX_STARTUP_PACKET_LENGTH) throw new ProtocolError("08P01", "invalid length of startup packet");
+      return length;
+    });
+    return frame && parseStartupBody(frame.subarray(4));
   }
 
   /** A typed message (`byte type`, `int32 length`, body; `raw` is all of it), or undefined until complete. */
   takeMessage(maxLength: number): { type: number; body: Buffer; raw: Buffer } | undefined {
-    if (this.#buffer.length < 5) return undefined;
-    const type = this.#buffer[0]!;
-    const length = this.#buffer.readUInt32BE(1);
-    if (length < 4 || length > maxLength) throw new ProtocolError("08P01", "invalid message length");
-    if (this.#buffer.length < length + 1) return undefined;
-    const raw = this.#buffer.subarray(0, length + 1);
-    this.#buffer = this.#buffer.subarray(length + 1);
-    return { type, body: raw.subarray(5), raw };
+    const raw = this.#takeFrame(5, (head) => {
+      const length = head.readUInt32BE(1);
+      if (length < 4 || length > maxLength) throw new ProtocolError("08P01", "invalid message length");
+      return length + 1;
+    });
+    return raw && { type: raw[0]!, body: raw.subarray(5), raw };
+  }
+
+  /** The frame at the front once all of it is in: its header (`headerSize` bytes) gives its total length. */
+  #takeFrame(headerSize: number, totalLength: (header: Buffer) => number): Buffer | undefined {
+    if (this.#frameLength === undefined) {
+      if (this.#size < headerSize) return undefined;
+      this.#frameLength = totalLength(this.#joined());
+    }
+    if (this.#size < this.#frameLength) return undefined;
+    const all = this.#joined();
+    const frame = all.subarray(0, this.#frameLength);
+    const rest = all.subarray(this.#frameLength);
+    this.#chunks = rest.length > 0 ? [rest] : [];
+    this.#size = rest.length;
+    this.#frameLength = undefined;
+    return frame;
+  }
+
+  #joined(): Buffer {
+    if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks, this.#size)];
+    return this.#chunks[0]!;
   }
 }
 
