@@ -106,6 +106,7 @@ export class Engine {
    * replaced). A removed route's clients are dropped by PgBouncer at once.
    */
   setRoutes(routes: ReadonlyMap<string, string>): Promise<void> {
+    if (this.#state === "running" && sameRoutes(routes, this.#routes) && sameRoutes(routes, this.#loaded)) return Promise.resolve(); // nothing to reload
     this.#routes = new Map(routes);
     return this.#enqueue(async () => {
       if (this.#state !== "running") return; // written at the next (re)start
