@@ -8,6 +8,7 @@ import tseslint from "typescript-eslint";
 const FOUNDATION = [
   "./src/call",
   "./src/config.ts",
+  "./src/data-plane.ts",
   "./src/errors.ts",
   "./src/ids.ts",
   "./src/logger.ts",
@@ -16,9 +17,10 @@ const FOUNDATION = [
   "./src/scram.ts",
   "./src/semaphore.ts",
   "./src/validation.ts",
+  "./src/vault.ts",
 ];
 const DB = ["./src/db"];
-const DOMAINS = ["./src/auth", "./src/databases", "./src/pools", "./src/tenants"];
+const DOMAINS = ["./src/auth", "./src/databases", "./src/pools", "./src/supavisor", "./src/tenants"];
 const SURFACES = ["./src/server", "./src/gateway", "./src/edge"];
 // The programs: the service, qodctl, and the client library (which stands on gen/ alone).
 const TOP = ["./src/app.ts", "./src/main.ts", "./src/cli", "./src/client"];

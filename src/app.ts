@@ -4,10 +4,11 @@ import type { Logger } from "pino";
 import { AuthServiceService } from "../gen/qod/v1/auth";
 import { DatabaseServiceService } from "../gen/qod/v1/database";
 import { PoolServiceService } from "../gen/qod/v1/pool";
+import { SupavisorServiceService } from "../gen/qod/v1/supavisor";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { authHandlers, createAuthDeps, createAuthenticator, seedAdmin } from "./auth";
 import type { Config, PgTarget } from "./config";
-import { createLifecycle, createReconciler, createServers, createVault, databaseHandlers } from "./databases";
+import { createLifecycle, createReconciler, createServers, databaseHandlers } from "./databases";
 import { mapDatabaseError } from "./db/errors";
 import type { StateDatabase } from "./db/state";
 import { createGateway } from "./gateway/server";
@@ -21,7 +22,9 @@ import { deadlineMiddleware } from "./server/middleware/deadline";
 import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
+import { supavisorHandlers } from "./supavisor";
 import { createTenantCache, tenantHandlers } from "./tenants";
+import { createVault } from "./vault";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -36,6 +39,8 @@ export interface Started {
   /** The bound ports (useful when the config asks for port 0). */
   grpcPort: number;
   httpPort: number;
+  /** Supavisor's JSON port; undefined when QOD_SUPAVISOR_HTTP_PORT is 0. */
+  supavisorHttpPort: number | undefined;
   /** Resolves when the reconciler's first pass, run at start, is over. */
   reconciled: Promise<void>;
 }
@@ -51,13 +56,14 @@ export function createApp(deps: AppDeps): App {
   const { config, state, logger } = deps;
   const { pool } = state;
   const auth = createAuthDeps(pool, config);
+  const vault = createVault(config.vaultEncKey);
   // Pools on the servers that hold tenant databases, shared by DatabaseService and the reconciler.
   const servers = createServers(logger);
   const lifecycle = createLifecycle({
     lockPool: state.lockPool,
     lockSlots: state.lockSlots,
     servers,
-    vault: createVault(config.vaultEncKey),
+    vault,
     defaults: deps.target,
     logger,
   });
@@ -79,6 +85,7 @@ export function createApp(deps: AppDeps): App {
       service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool, tenantCache)),
       service("qod.v1.DatabaseService", DatabaseServiceService, databaseHandlers({ pool, lifecycle, defaults: deps.target, config })),
       service("qod.v1.AuthService", AuthServiceService, authHandlers(auth)),
+      service("qod.v1.SupavisorService", SupavisorServiceService, supavisorHandlers({ pool, vault, tenants: tenantCache, logger })),
     ],
     descriptor,
   );
@@ -93,8 +100,12 @@ export function createApp(deps: AppDeps): App {
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
       const httpPort = await gateway.listen(config.host, config.httpPort);
       logger.info({ host: config.host, httpPort }, "serving JSON /api");
+      // Supavisor's port serves the same JSON API, so its documented requests work as written.
+      const supavisorHttpPort = config.supavisorHttpPort === 0 ? undefined : await gateway.listen(config.host, config.supavisorHttpPort);
+      if (supavisorHttpPort !== undefined) logger.info({ host: config.host, supavisorHttpPort }, "serving JSON /api on Supavisor's port");
+      if (config.devInsecureSecrets) logger.warn("QOD_DEV_INSECURE_SECRETS is set: a short API_JWT_SECRET is accepted; never use this outside development");
       const reconciled = reconciler.start();
-      return { grpcPort, httpPort, reconciled };
+      return { grpcPort, httpPort, supavisorHttpPort, reconciled };
     },
     async stop() {
       // The gateway first: its in-flight requests run handlers in-process, which still need what

@@ -19,6 +19,8 @@ const flag = z
 const EnvSchema = z.object({
   QOD_GRPC_PORT: port.default(50051),
   QOD_HTTP_PORT: port.default(20900),
+  // Supavisor's port, serving the same JSON API (so its documented curl lines work); 0 turns it off.
+  QOD_SUPAVISOR_HTTP_PORT: port.default(4000),
   QOD_HOST: z.string().min(1).default("127.0.0.1"),
   QOD_DATA_DIR: z.string().min(1).default("./.qod"),
   QOD_PG_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must be a postgres:// URL"),
@@ -35,7 +37,9 @@ const EnvSchema = z.object({
   QOD_SESSION_JWT_SECRET: optionalText.refine(byteLength(32), "must be at least 32 bytes"),
   QOD_SESSION_TTL_SEC: z.coerce.number().int().min(60).max(30 * 86400).default(3600),
   QOD_VAULT_ENC_KEY: optionalText.refine(byteLength(32, 32), "must be exactly 32 bytes"),
-  API_JWT_SECRET: optionalText.refine(byteLength(32), "must be at least 32 bytes"),
+  // At least 32 bytes, unless QOD_DEV_INSECURE_SECRETS allows Supavisor's development `dev` (below).
+  API_JWT_SECRET: optionalText,
+  QOD_DEV_INSECURE_SECRETS: flag,
   QOD_DATA_PATH: optionalText,
   QOD_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   QOD_RECONCILE_INTERVAL_SEC: z.coerce.number().int().min(1).max(86400).default(30),
@@ -48,6 +52,10 @@ const EnvSchema = z.object({
   QOD_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   // Tenants GetTenant keeps in memory (src/tenants/cache.ts); 0 turns the cache off.
   QOD_TENANT_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+}).superRefine((e, ctx) => {
+  if (e.API_JWT_SECRET !== undefined && !e.QOD_DEV_INSECURE_SECRETS && Buffer.byteLength(e.API_JWT_SECRET) < 32) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["API_JWT_SECRET"], message: "must be at least 32 bytes (QOD_DEV_INSECURE_SECRETS=true allows a shorter one, for development only)" });
+  }
 });
 
 /** Connection to the shared Postgres server, either embedded or given. */
@@ -61,6 +69,8 @@ export interface PgTarget {
 export interface Config {
   grpcPort: number;
   httpPort: number;
+  /** 0: no Supavisor listener. */
+  supavisorHttpPort: number;
   host: string;
   dataDir: string;
   /** Undefined when the embedded Postgres must be started. */
@@ -74,6 +84,8 @@ export interface Config {
   sessionTtlSec: number;
   vaultEncKey: string | undefined;
   apiJwtSecret: string | undefined;
+  /** QOD_DEV_INSECURE_SECRETS: a short API_JWT_SECRET was allowed (a warning is logged at start). */
+  devInsecureSecrets: boolean;
   dataPath: string;
   logLevel: z.infer<typeof EnvSchema>["QOD_LOG_LEVEL"];
   reconcileIntervalSec: number;
@@ -117,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   return Object.freeze({
     grpcPort: e.QOD_GRPC_PORT,
     httpPort: e.QOD_HTTP_PORT,
+    supavisorHttpPort: e.QOD_SUPAVISOR_HTTP_PORT,
     host: e.QOD_HOST,
     dataDir,
     pg,
@@ -129,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     sessionTtlSec: e.QOD_SESSION_TTL_SEC,
     vaultEncKey: e.QOD_VAULT_ENC_KEY,
     apiJwtSecret: e.API_JWT_SECRET,
+    devInsecureSecrets: e.QOD_DEV_INSECURE_SECRETS,
     // A filesystem root is made absolute; an object-store root (s3://bucket/lake) is kept as given.
     dataPath: e.QOD_DATA_PATH && /^[a-z0-9]+:\/\//.test(e.QOD_DATA_PATH) ? e.QOD_DATA_PATH.replace(/\/+$/, "") : path.resolve(e.QOD_DATA_PATH ?? path.join(dataDir, "lake")),
     logLevel: e.QOD_LOG_LEVEL,

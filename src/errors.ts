@@ -12,9 +12,12 @@ export const ERROR_DOMAIN = "qod.v1";
  */
 export const REASONS = [
   // INVALID_ARGUMENT: which input was wrong.
+  "invalid_allow_list",
   "invalid_argument",
   "invalid_auth_config",
   "invalid_auth_provider",
+  "invalid_auth_query",
+  "invalid_ban_reason",
   "invalid_body_size",
   "invalid_credential",
   "invalid_current_password",
@@ -27,16 +30,20 @@ export const REASONS = [
   "invalid_id_token",
   "invalid_kind",
   "invalid_metastore",
+  "invalid_mode",
   "invalid_name",
   "invalid_object_store",
   "invalid_page_size",
   "invalid_page_token",
   "invalid_password",
   "invalid_request_id",
+  "invalid_require_user",
   "invalid_role",
   "invalid_size",
   "invalid_tenant",
   "invalid_tenant_db",
+  "invalid_upstream",
+  "invalid_upstream_tls_ca",
   "invalid_username",
   // The rest of SPEC §4.
   "unauthenticated",
@@ -70,9 +77,12 @@ export function isReason(value: string): value is Reason {
 /** The gRPC code of each reason. Exhaustive: a reason added to REASONS without a code does not compile. */
 export function codeForReason(reason: Reason): Code {
   switch (reason) {
+    case "invalid_allow_list":
     case "invalid_argument":
     case "invalid_auth_config":
     case "invalid_auth_provider":
+    case "invalid_auth_query":
+    case "invalid_ban_reason":
     case "invalid_body_size":
     case "invalid_credential":
     case "invalid_current_password":
@@ -85,16 +95,20 @@ export function codeForReason(reason: Reason): Code {
     case "invalid_id_token":
     case "invalid_kind":
     case "invalid_metastore":
+    case "invalid_mode":
     case "invalid_name":
     case "invalid_object_store":
     case "invalid_page_size":
     case "invalid_page_token":
     case "invalid_password":
     case "invalid_request_id":
+    case "invalid_require_user":
     case "invalid_role":
     case "invalid_size":
     case "invalid_tenant":
     case "invalid_tenant_db":
+    case "invalid_upstream":
+    case "invalid_upstream_tls_ca":
     case "invalid_username":
       return Code.INVALID_ARGUMENT;
     case "unauthenticated":

@@ -229,7 +229,7 @@ describe("plain-route table", () => {
     assert.throws(() => plainRouteTable([{ method: "GET", path: "/api/", prefix: true, handler: handler("x") }], routes), /a transcoded route answers GET/);
     // The same paths with a method no route has, or a prefix beside the routes, are free.
     assert.doesNotThrow(() => plainRouteTable([{ method: "PUT", path: "/api/tenant/list", handler: handler("x") }], routes));
-    assert.doesNotThrow(() => plainRouteTable([{ method: "GET", path: "/api/health", handler: handler("x") }], routes));
+    assert.doesNotThrow(() => plainRouteTable([{ method: "GET", path: "/api/status", handler: handler("x") }], routes));
     assert.doesNotThrow(() => plainRouteTable([{ method: "GET", path: "/api/tenant/list/x/", prefix: true, handler: handler("x") }], routes));
   });
 

@@ -26,7 +26,7 @@ function unitOf(file: string): string {
 }
 
 /** Bottom-up: a unit may import units of its own layer or lower ones. */
-const LAYERS: Record<string, number> = { foundation: 0, db: 1, auth: 2, databases: 2, pools: 2, tenants: 2, server: 3, gateway: 3, edge: 3, app: 4, cli: 4, client: 4 };
+const LAYERS: Record<string, number> = { foundation: 0, db: 1, auth: 2, databases: 2, pools: 2, supavisor: 2, tenants: 2, server: 3, gateway: 3, edge: 3, app: 4, cli: 4, client: 4 };
 
 function importGraph(): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();

@@ -45,6 +45,7 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
       "qod.v1.AuthService",
       "qod.v1.DatabaseService",
       "qod.v1.PoolService",
+      "qod.v1.SupavisorService",
       "qod.v1.TenantService",
     ]);
     const methods = await bufCurl(["--list-methods", base()]);

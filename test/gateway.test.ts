@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { Agent, request as httpRequest } from "node:http";
 import { status } from "@grpc/grpc-js";
-import { TenantServiceService, type GetTenantRequest, type Tenant } from "../gen/qod/v1/tenant";
+import { Tenant, TenantServiceService, type GetTenantRequest } from "../gen/qod/v1/tenant";
 import { AppError } from "../src/errors";
 import { buildRoutes, gatewayServices } from "../src/gateway/routes";
 import { createGateway, GATEWAY_DEADLINE_MS, type Gateway } from "../src/gateway/server";
@@ -62,11 +62,19 @@ describe("JSON /api gateway", () => {
       "POST /api/pool/create",
       "GET /api/pool/list",
       "POST /api/pool/delete",
+      // SPEC §11, Supavisor's tenant API.
+      "PUT /api/tenants/{external_id}",
+      "GET /api/tenants/{external_id}",
+      "PATCH /api/tenants/{external_id}",
+      "DELETE /api/tenants/{external_id}",
+      "GET /api/tenants/{external_id}/terminate",
+      "POST /api/tenants/{external_id}/update_auth_credentials",
+      "GET /api/health",
     ];
     // In the contract but not in SPEC §3's table.
     const undocumented = ["POST /api/auth/oidc/exchange"];
 
-    it("has exactly SPEC §3's routes (plus the OIDC exchange), one per RPC of the qod.v1 services", () => {
+    it("has exactly SPEC §3's and §11's routes (plus the OIDC exchange), one per RPC of the qod.v1 services", () => {
       assert.deepEqual(routes.map((r) => `${r.httpMethod} ${r.template}`).sort(), [...documented, ...undocumented].sort());
       const rpcs = gatewayServices(registry).flatMap((s) => s.methods.map((m) => `/${s.typeName}/${m.name}`));
       assert.deepEqual(routes.map((r) => r.grpcPath).sort(), rpcs.sort());
@@ -77,7 +85,9 @@ describe("JSON /api gateway", () => {
         const res = await rest(app, route.httpMethod, route.template, route.httpMethod === "GET" ? {} : { raw: "{}" });
         // Only an answer of the method's handler chain carries its x-request-id.
         assert.ok(res.headers.get("x-request-id"), `no answer from the handler chain: ${res.status} ${res.text}`);
-        const other = await rest(app, route.httpMethod === "GET" ? "POST" : "GET", route.template);
+        const taken = new Set(routes.filter((r) => r.template === route.template).map((r) => r.httpMethod));
+        const unused = ["GET", "POST", "PUT", "PATCH", "DELETE"].find((method) => !taken.has(method))!;
+        const other = await rest(app, unused, route.template);
         expectRestError(other, 404, status.NOT_FOUND, "not_found");
       });
     }
@@ -97,7 +107,7 @@ describe("JSON /api gateway", () => {
       const tenant = created.json as Record<string, unknown>;
       assert.deepEqual(
         { ...tenant, createTime: typeof tenant.createTime, updateTime: typeof tenant.updateTime },
-        { name: `${p}_shape`, id: `${p}_shape`, displayName: `${p}_shape`, pools: [], disabled: false, authProvider: "db", authConfig: {}, createTime: "string", updateTime: "string" },
+        { name: `${p}_shape`, id: `${p}_shape`, displayName: `${p}_shape`, pools: [], disabled: false, authProvider: "db", authConfig: {}, createTime: "string", updateTime: "string", banned: false, banReason: "" },
       );
       assert.match(tenant.createTime as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
       const listed = await rest(app, "GET", "/api/tenant/list");
@@ -247,7 +257,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
   const getTenant = (request: GetTenantRequest, ctx: CallContext) =>
     new Promise<Tenant>((resolve, reject) => {
       const { name } = request;
-      const answer = () => resolve({ name, id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} });
+      const answer = () => resolve(Tenant.fromPartial({ name }));
       const held = name.startsWith("held");
       const aborted = !held
         ? Promise.resolve(undefined)
@@ -331,7 +341,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
 
   it("answers the call's response headers (x-request-id) and grpc-status: 0, as Envoy does", async () => {
     const res = await fetch(`${base}/api/tenant/get?name=plain`, { headers: { "X-Request-Id": "req-2" } });
-    assert.deepEqual(await res.json(), { name: "plain", id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {} });
+    assert.deepEqual(await res.json(), { name: "plain", id: "", displayName: "", pools: [], disabled: false, authProvider: "", authConfig: {}, banned: false, banReason: "" });
     assert.equal(res.headers.get("x-request-id"), "req-2");
     assert.equal(res.headers.get("grpc-status"), "0");
   });

@@ -7,6 +7,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import * as authPb from "../gen/qod/v1/auth";
 import * as databasePb from "../gen/qod/v1/database";
 import * as poolPb from "../gen/qod/v1/pool";
+import * as supavisorPb from "../gen/qod/v1/supavisor";
 import * as tenantPb from "../gen/qod/v1/tenant";
 import { buildRoutes, gatewayServices } from "../src/gateway/routes";
 import { loadRegistry } from "../src/gateway/transcode";
@@ -36,6 +37,7 @@ const SERVICES: Record<ServiceKey, { name: string; messages: Record<string, unkn
   databases: { name: "DatabaseService", messages: databasePb },
   auth: { name: "AuthService", messages: authPb },
   pools: { name: "PoolService", messages: poolPb },
+  supavisor: { name: "SupavisorService", messages: supavisorPb },
 };
 
 /** One transport's run of a row: its own prefix for every name it makes. */

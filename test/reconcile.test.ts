@@ -9,7 +9,7 @@ import { DatabaseStatus } from "../gen/qod/v1/database";
 import { createLifecycle, type Lifecycle } from "../src/databases/lifecycle";
 import { lockDatabaseName } from "../src/databases/queries";
 import { CREATED_BY, createServers, type Servers } from "../src/databases/servers";
-import { createVault } from "../src/databases/vault";
+import { createVault } from "../src/vault";
 import { createPool, pgUrl } from "../src/db/pool";
 import { sql } from "../src/db/sql";
 import { startTestApp, TEST_VAULT_KEY, type TestApp } from "./helpers/app";

@@ -3,21 +3,11 @@
 // becomes a flag by itself (its proto comment is the help), and `-f` takes the whole request as
 // the API's JSON, so each field is reachable without an entry here.
 //
-// Adding a service is one group. Once its proto exists and `npm run gen` has generated it:
-//
-//   import * as supavisorPb from "../../gen/qod/v1/supavisor";
-//   const SUPAVISOR_SERVICE = { Client: supavisorPb.SupavisorServiceClient, messages: supavisorPb };
-//   { path: ["supavisor", "tenant"], summary: "Supavisor-compatible tenants", service: SUPAVISOR_SERVICE,
-//     commands: [
-//       { name: "put", rpc: "PutTenant", args: ["externalId"], examples: ["qodctl supavisor tenant put dev_tenant -f tenant.json"] },
-//       { name: "get", rpc: "GetTenant", args: ["externalId"], examples: [...] },
-//       ... patch/ban, delete, terminate, update-auth-credentials ] }
-//
-// plus a group `{ path: ["supavisor"], summary: "…" }` to describe the parent, and a view for its
-// tenant message in views.ts if tables should show chosen columns. The parts this file cannot check
+// Adding a service is one group (and a view in views.ts if its tables should show chosen columns);
+// SupavisorService below is an example. The parts this file cannot check
 // (RPC and field names) are checked when the program is built, which test/cli-units.test.ts does.
 import type { GeneratedService, GeneratedServiceDefinition } from "../client/clients";
-import { AUTH_SERVICE, DATABASE_SERVICE, POOL_SERVICE, TENANT_SERVICE } from "../client/clients";
+import { AUTH_SERVICE, DATABASE_SERVICE, POOL_SERVICE, SUPAVISOR_SERVICE, TENANT_SERVICE } from "../client/clients";
 
 type JsonScalar = string | number | boolean;
 
@@ -238,6 +228,66 @@ export const GROUPS: readonly CommandGroup[] = [
         args: ["id"],
         examples: ["qodctl pat revoke pat-0123456789abcdef0123456789abcdef"],
         done: (request) => `Access token ${str(request.id)} revoked.`,
+      },
+    ],
+  },
+  {
+    path: ["supavisor"],
+    summary: "Supavisor's tenant API: tenants with their upstream and users, on the same model",
+    service: SUPAVISOR_SERVICE,
+    commands: [{ name: "health", rpc: "SupavisorHealth", summary: "Whether the service's state database answers (open: no credential)", examples: ["qodctl supavisor health"] }],
+  },
+  {
+    path: ["supavisor", "tenant"],
+    aliases: ["tenants"],
+    summary: "Supavisor tenants: upstream, settings and users (each user a pool)",
+    service: SUPAVISOR_SERVICE,
+    commands: [
+      {
+        name: "put",
+        rpc: "PutSupavisorTenant",
+        summary: "Create or update a tenant (the body's `tenant` object in -f, as Supavisor's PUT takes it)",
+        args: [{ field: "external_id", name: "external_id" }],
+        examples: ["qodctl supavisor tenant put dev_tenant -f tenant.json   # tenant.json: {\"tenant\": {…}}"],
+      },
+      { name: "get", rpc: "GetSupavisorTenant", args: [{ field: "external_id", name: "external_id" }], examples: ["qodctl supavisor tenant get dev_tenant"] },
+      {
+        name: "ban",
+        rpc: "PatchSupavisorTenant",
+        summary: "Ban a tenant: its sessions end and new ones are refused (until --banned-until)",
+        args: [{ field: "external_id", name: "external_id" }],
+        fixed: { banned: true },
+        examples: ["qodctl supavisor tenant ban dev_tenant --ban-reason abuse --banned-until 2030-01-01T00:00:00Z"],
+      },
+      {
+        name: "unban",
+        rpc: "PatchSupavisorTenant",
+        summary: "Lift a tenant's ban",
+        args: [{ field: "external_id", name: "external_id" }],
+        fixed: { banned: false },
+        hidden: ["ban_reason", "banned_until"],
+        examples: ["qodctl supavisor tenant unban dev_tenant"],
+      },
+      {
+        name: "delete",
+        rpc: "DeleteSupavisorTenant",
+        args: [{ field: "external_id", name: "external_id" }],
+        examples: ["qodctl supavisor tenant delete dev_tenant"],
+        done: (request) => `Tenant ${str(request.external_id)} deleted.`,
+      },
+      {
+        name: "terminate",
+        rpc: "TerminateSupavisorTenant",
+        args: [{ field: "external_id", name: "external_id" }],
+        examples: ["qodctl supavisor tenant terminate dev_tenant"],
+      },
+      {
+        name: "update-auth-credentials",
+        rpc: "UpdateSupavisorAuthCredentials",
+        args: [{ field: "external_id", name: "external_id" }, { field: "db_user", name: "db_user" }],
+        secrets: [{ field: "db_password", prompt: "Manager's new password" }],
+        examples: ["qodctl supavisor tenant update-auth-credentials dev_tenant postgres"],
+        done: (request) => `Credentials of ${str(request.external_id)}'s manager updated.`,
       },
     ],
   },

@@ -40,7 +40,8 @@ export function flagKind(field: DescField): FlagKind | undefined {
 }
 
 /** `displayName` → `display-name`. */
-export const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** A flag name from a JSON name: lowerCamelCase (QOD) or snake_case (Supavisor) to kebab-case. */
+export const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replaceAll("_", "-");
 
 /** The placeholder a flag's help shows. */
 export function placeholder(kind: FlagKind): string {

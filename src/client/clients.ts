@@ -5,6 +5,7 @@ import { Channel, credentials, Metadata, type ChannelCredentials, type ChannelOp
 import * as authPb from "../../gen/qod/v1/auth";
 import * as databasePb from "../../gen/qod/v1/database";
 import * as poolPb from "../../gen/qod/v1/pool";
+import * as supavisorPb from "../../gen/qod/v1/supavisor";
 import * as tenantPb from "../../gen/qod/v1/tenant";
 
 /** The default deadline of a call, when neither the connection nor the call sets one. */
@@ -82,6 +83,10 @@ export const DATABASE_SERVICE: GeneratedService<typeof databasePb.DatabaseServic
 };
 export const AUTH_SERVICE: GeneratedService<typeof authPb.AuthServiceService> = { Client: authPb.AuthServiceClient, messages: authPb };
 export const POOL_SERVICE: GeneratedService<typeof poolPb.PoolServiceService> = { Client: poolPb.PoolServiceClient, messages: poolPb };
+export const SUPAVISOR_SERVICE: GeneratedService<typeof supavisorPb.SupavisorServiceService> = {
+  Client: supavisorPb.SupavisorServiceClient,
+  messages: supavisorPb,
+};
 
 /** A channel to one server; `client()` makes promise clients of generated services on it. */
 export interface Connection {
@@ -96,6 +101,7 @@ export interface QodClients {
   databases: PromiseClient<typeof databasePb.DatabaseServiceService>;
   auth: PromiseClient<typeof authPb.AuthServiceService>;
   pools: PromiseClient<typeof poolPb.PoolServiceService>;
+  supavisor: PromiseClient<typeof supavisorPb.SupavisorServiceService>;
   close(): void;
 }
 
@@ -162,7 +168,7 @@ export function connect(options: ConnectOptions): Connection {
   return { address: options.address, client, close: () => channel.close() };
 }
 
-/** The four QOD services on one channel. */
+/** The QOD services on one channel. */
 export function createClients(options: ConnectOptions): QodClients {
   const connection = connect(options);
   return {
@@ -170,6 +176,7 @@ export function createClients(options: ConnectOptions): QodClients {
     databases: connection.client(DATABASE_SERVICE),
     auth: connection.client(AUTH_SERVICE),
     pools: connection.client(POOL_SERVICE),
+    supavisor: connection.client(SUPAVISOR_SERVICE),
     close: () => connection.close(),
   };
 }

@@ -3,4 +3,3 @@ export { databaseHandlers } from "./handlers";
 export { createLifecycle, type Lifecycle } from "./lifecycle";
 export { createReconciler } from "./reconcile";
 export { createServers } from "./servers";
-export { createVault } from "./vault";

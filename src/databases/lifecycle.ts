@@ -64,7 +64,8 @@ import {
 import type { DatabaseRow } from "./rows";
 import { CREATED_BY, effectiveTarget, type Servers } from "./servers";
 import { mergeSettings, type CreateDatabaseCommand, type DatabaseRef, type UpdateDatabaseCommand } from "./validate";
-import { openSecrets, sealSecrets, type Vault } from "./vault";
+import type { Vault } from "../vault";
+import { openSecrets, sealSecrets } from "./vault";
 
 export interface LifecycleDeps {
   /** Connections that hold session advisory locks (see db/state.ts). */
@@ -269,6 +270,9 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       withLockConnection(async (conn) => {
         const current = await lockedRow(conn, ctx, command);
         if (!current) throw notFound("database");
+        if (current.kind === "external") {
+          throw invalid([{ field: "name", reason: "invalid_kind", description: "is a Supavisor tenant's upstream: change it with PUT /api/tenants/{external_id}" }]);
+        }
         const settings = mergeSettings(
           {
             metastore: current.metastore,

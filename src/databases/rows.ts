@@ -3,9 +3,14 @@ import { z } from "zod";
 import { DatabaseStatus, type Database } from "../../gen/qod/v1/database";
 import { REASONS } from "../errors";
 
-/** What a database is: a DuckLake catalog in Postgres, a standalone DuckDB file, or nothing persistent. */
-export const KINDS = ["ducklake", "duckdb-file", "memory"] as const;
+/**
+ * What a database is: a DuckLake catalog in Postgres, a standalone DuckDB file, nothing persistent,
+ * or a Supavisor tenant's upstream, registered (never provisioned nor dropped).
+ */
+export const KINDS = ["ducklake", "duckdb-file", "memory", "external"] as const;
 export type Kind = (typeof KINDS)[number];
+/** The kinds CreateDatabase makes (an upstream is registered through SupavisorService). */
+export const CREATABLE_KINDS = ["ducklake", "duckdb-file", "memory"] as const satisfies readonly Kind[];
 
 /** A database row's lifecycle (lifecycle.ts). */
 export const STATUSES = ["PROVISIONING", "READY", "FAILED", "DELETING"] as const;

@@ -3,7 +3,7 @@ import type { CreateDatabaseRequest, DeleteDatabaseRequest, UpdateDatabaseReques
 import { isRequestId } from "../call/metadata";
 import { databaseName, IDENTIFIER_PATTERN, isOneOf, Violations, type DatabaseName } from "../validation";
 import { normalizeDataPath } from "./ducklake";
-import { KINDS, type Kind } from "./rows";
+import { CREATABLE_KINDS, type Kind } from "./rows";
 import { isSecretKey, splitSecrets, type Secrets } from "./vault";
 
 /** The metastore settings a database may override, by their lowercased spelling. */
@@ -183,7 +183,7 @@ export function validateCreateDatabase(request: CreateDatabaseRequest, idempoten
   checkDefaultSchema(v, defaultSchema, name.full);
   const requestId = checkRequestId(v, request.requestId, idempotencyKey);
   // The remaining checks depend on the kind.
-  if (!isOneOf(KINDS, kind)) throw v.add("kind", "invalid_kind", `must be one of ${KINDS.join(", ")}`).error();
+  if (!isOneOf(CREATABLE_KINDS, kind)) throw v.add("kind", "invalid_kind", `must be one of ${CREATABLE_KINDS.join(", ")}`).error();
   const k: Kind = kind;
   checkDataPath(v, k, dataPath);
   const metastore = splitSecrets(withoutEmpty(metastoreEntries(v, k, request.metastore, name.full)));

@@ -22,6 +22,12 @@ export const AUDIT_ACTIONS = [
   "auth.logout",
   "pat.create",
   "pat.revoke",
+  "supavisor.put",
+  "supavisor.ban",
+  "supavisor.unban",
+  "supavisor.delete",
+  "supavisor.terminate",
+  "supavisor.credentials",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -21,6 +21,7 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   tenants_pkey: { reason: "exists", message: "tenant already exists" },
   tenants_display_name_key: { reason: "exists", message: "a tenant with this display name already exists" },
   tenants_auth_provider_check: { reason: "invalid_auth_provider", message: "the auth provider is not one the service knows" },
+  tenants_ban_check: null,
   databases_pkey: null,
   databases_tenant_id_key: null,
   databases_name_key: { reason: "exists", message: "a database with this name already exists" },
@@ -28,6 +29,8 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   databases_tenant_fkey: { reason: "not_found", message: "tenant not found" },
   databases_kind_check: { reason: "invalid_kind", message: "the database kind is not one the service knows" },
   databases_status_check: null,
+  databases_upstream_tls_check: null,
+  databases_ip_version_check: null,
   // Raised by a trigger (migration 0002) when a tenant delete would cascade to a database being created.
   databases_provisioning_check: { reason: "unavailable", message: "a database of this tenant is being provisioned; retry when it is done" },
   pools_pkey: null,
@@ -35,6 +38,14 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   pools_tenant_fkey: { reason: "has_pools", message: "the tenant has pools; delete them first" },
   pools_database_fkey: { reason: "has_pools", message: "the database has pools; delete them first" },
   pools_size_check: { reason: "invalid_size", message: "the pool size is out of range" },
+  pools_mode_check: { reason: "invalid_mode", message: "the pool mode is transaction or session" },
+  pools_max_clients_check: { reason: "invalid_size", message: "max_clients must be at least 1" },
+  pools_checkout_timeout_check: { reason: "invalid_size", message: "the checkout timeout must not be negative" },
+  supavisor_tenants_pkey: { reason: "exists", message: "the tenant is already registered" },
+  supavisor_tenants_tenant_fkey: { reason: "not_found", message: "tenant not found" },
+  supavisor_tenants_database_fkey: { reason: "invalid_tenant_db", message: "this database is the upstream of a Supavisor tenant; it goes when the tenant is deleted" },
+  supavisor_tenants_auth_query_check: { reason: "invalid_auth_query", message: "auth_query is required when require_user is false" },
+  supavisor_tenants_sizes_check: { reason: "invalid_size", message: "a size or timeout of the tenant is out of range" },
   users_pkey: null,
   users_realm_username_key: { reason: "exists", message: "a user with this name already exists" },
   users_tenant_fkey: { reason: "not_found", message: "tenant not found" },
@@ -47,8 +58,9 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   login_failures_pkey: null,
 };
 
-/** Whether `err` is a unique violation (of any constraint): another writer got there first. */
-export const isUniqueViolation = (err: unknown): boolean => err instanceof UniqueIntegrityConstraintViolationError;
+/** Whether `err` is a unique violation (of `constraint`, or of any): another writer got there first. */
+export const isUniqueViolation = (err: unknown, constraint?: string): boolean =>
+  err instanceof UniqueIntegrityConstraintViolationError && (constraint === undefined || err.constraint === constraint);
 
 /** SQLSTATE classes that mean the database cannot be reached or is going away. */
 const UNAVAILABLE_CODES = /^(08|53|57P0[1-3])/;

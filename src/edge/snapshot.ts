@@ -1,10 +1,9 @@
 // What the edge is told: a plain snapshot of the control plane's state. The edge decides nothing
 // beyond applying it (STYLE §2.4). Also the names derived from it: engine routes and TLS profiles.
 import { createHash } from "node:crypto";
+import { banHolds, type IpVersion, type PoolMode, type UpstreamTlsMode } from "../data-plane";
 
-export type UpstreamTlsMode = "disable" | "require" | "verify-full";
-export type PoolMode = "transaction" | "session";
-export const POOL_MODES: readonly PoolMode[] = ["transaction", "session"];
+export { POOL_MODES, type PoolMode, type UpstreamTlsMode } from "../data-plane";
 
 export interface EdgeUpstream {
   host: string;
@@ -15,7 +14,7 @@ export interface EdgeUpstream {
   /** `require` encrypts without verifying; `verify-full` checks the chain against `ca` (PEM) and the host name. */
   tls: { mode: UpstreamTlsMode; ca?: string };
   /** `v4`/`v6`: resolve `host` to that family when the route is written (Supavisor's ip_version). */
-  ipVersion?: "auto" | "v4" | "v6";
+  ipVersion?: IpVersion;
 }
 
 export interface EdgePool {
@@ -52,8 +51,7 @@ export interface EdgeTenant {
 }
 
 /** Banned now? At exactly `until` the ban still holds (as Supavisor's check). */
-export const isBanned = (tenant: EdgeTenant, now: number): boolean =>
-  tenant.ban !== undefined && (tenant.ban.until === undefined || now <= tenant.ban.until);
+export const isBanned = (tenant: EdgeTenant, now: number): boolean => tenant.ban !== undefined && banHolds(0, tenant.ban.until, now);
 
 /** What routeName() makes, and nothing else: route names are spliced into admin console commands. */
 export const ROUTE_NAME = /^q[0-9a-f]{24}_(tx|se)$/;

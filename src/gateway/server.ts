@@ -118,7 +118,7 @@ export interface GatewayDeps {
 }
 
 export interface Gateway {
-  /** Listens on host:port; returns the bound port. */
+  /** Listens on host:port (again for each port it serves: QOD's and Supavisor's); returns the bound port. */
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting and lets in-flight requests (and so their calls) finish within graceMs. */
   close(graceMs: number): Promise<void>;
@@ -134,7 +134,7 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
   const plain = plainRouteTable([...apiDocsRoutes(buildOpenApi(registry, routes.routes)), ...plainRoutes], routes);
   const transcoder = createTranscoder(registry);
   const log = logger.child({ component: "gateway" });
-  let running: Server | undefined;
+  const running = new Set<Server>();
   let draining = false;
 
   const send = (res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders) => {
@@ -229,29 +229,33 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       const server = createServer((req, res) => void handle(req, res));
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
-      running = server;
       draining = false;
       return new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
+          running.add(server);
           resolve((server.address() as AddressInfo).port);
         });
       });
     },
     async close(graceMs) {
-      if (!running) return;
-      const server = running;
-      running = undefined;
+      const servers = [...running];
+      running.clear();
       draining = true;
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), graceMs);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              const force = setTimeout(() => server.closeAllConnections(), graceMs);
+              force.unref();
+              server.close(() => {
+                clearTimeout(force);
+                resolve();
+              });
+            }),
+        ),
+      );
     },
   };
 }

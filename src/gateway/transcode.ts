@@ -92,6 +92,44 @@ function parseBody(body: Buffer): JsonValue {
   }
 }
 
+const BOOL_TEXT: Readonly<Record<string, boolean>> = { true: true, false: false };
+
+/**
+ * Envoy's JSON parser (protobuf's C++ one) also takes a bool as the string "true" or "false"
+ * (Supavisor's clients send `"banned": "true"`); @bufbuild/protobuf takes only JSON booleans, so
+ * such strings are turned into booleans first, wherever a bool field is (nested, listed, mapped).
+ */
+function booleanStrings(message: DescMessage, json: JsonValue): void {
+  if (!isObject(json)) return;
+  const convert = (value: JsonValue | undefined): JsonValue | undefined =>
+    typeof value === "string" && Object.hasOwn(BOOL_TEXT, value) ? BOOL_TEXT[value] : value;
+  for (const field of message.fields) {
+    const key = keyOf(json, field);
+    if (key === undefined) continue;
+    const value = json[key];
+    switch (field.fieldKind) {
+      case "scalar":
+        if (field.scalar === ScalarType.BOOL) json[key] = convert(value) ?? null;
+        break;
+      case "message":
+        booleanStrings(field.message, value ?? null);
+        break;
+      case "list":
+        if (!Array.isArray(value)) break;
+        if (field.listKind === "scalar" && field.scalar === ScalarType.BOOL) json[key] = value.map((item) => convert(item) ?? null);
+        else if (field.listKind === "message") for (const item of value) booleanStrings(field.message, item);
+        break;
+      case "map":
+        if (!isObject(value)) break;
+        for (const [k, item] of Object.entries(value)) {
+          if (field.mapKind === "scalar" && field.scalar === ScalarType.BOOL) value[k] = convert(item) ?? null;
+          else if (field.mapKind === "message") booleanStrings(field.message, item);
+        }
+        break;
+    }
+  }
+}
+
 /** Envoy's printer (protobuf's) writes an Any's "@type" first; status details are Anys. */
 function typeFirst(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(typeFirst);
@@ -118,6 +156,7 @@ export function createTranscoder(registry: Registry): Transcoder {
       let json = parseBody(body);
       for (const field of [...route.body].reverse()) json = { [field.jsonName]: json };
       for (const binding of bindings) bind(json, binding);
+      booleanStrings(route.method.input, json);
       try {
         return toBinary(route.method.input, fromJson(route.method.input, json, { registry }));
       } catch (err) {

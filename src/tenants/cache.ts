@@ -55,8 +55,12 @@ export function createTenantCache(stateUrl: string, size: number, logger: Logger
       if (cached) return cached;
       const before = generation;
       const tenant = await load();
-      // Shared by the calls that read it until it changes (and so encoded once).
-      if (tenant && listening && before === generation) entries?.set(name, sharedResponse(tenant));
+      // Shared by the calls that read it until it changes (and so encoded once); a ban that ends
+      // ends its entry too, since `banned` would change with no notice.
+      if (tenant && listening && before === generation) {
+        const banEnds = tenant.bannedUntil ? tenant.bannedUntil.getTime() - Date.now() + 1 : Infinity;
+        entries?.set(name, sharedResponse(tenant), { ttl: Math.max(1, Math.min(ENTRY_TTL_MS, banEnds)) });
+      }
       return tenant;
     },
     async changing(name, change) {

@@ -11,7 +11,8 @@ import { TenantRow, type AuthProvider } from "./rows";
 
 /** Tenant columns of the relation `t`, without its pools. */
 const ownColumns = (t: IdentifierSqlToken) =>
-  sql.fragment`${t}.name, ${t}.display_name, ${t}.disabled, ${t}.auth_provider, ${t}.auth_config, ${t}.created_at, ${t}.updated_at`;
+  sql.fragment`${t}.name, ${t}.display_name, ${t}.disabled, ${t}.auth_provider, ${t}.auth_config, ${t}.created_at, ${t}.updated_at,
+    ${t}.banned_at, ${t}.ban_reason, ${t}.banned_until`;
 
 /** Tenant columns of the relation `t`, plus its pool names. */
 const tenantColumns = (t: IdentifierSqlToken) =>

@@ -1,6 +1,7 @@
 // Row schemas of the tenants table and their mapping to the API's Tenant.
 import { z } from "zod";
 import type { Tenant } from "../../gen/qod/v1/tenant";
+import { banHolds } from "../data-plane";
 
 /** Who authenticates a tenant's users: `db` (bcrypt users of this service) or an OIDC provider. */
 export const AUTH_PROVIDERS = ["db", "keycloak", "google", "azure", "aws"] as const;
@@ -16,10 +17,14 @@ export const TenantRow = z.object({
   created_at: z.number(),
   updated_at: z.number(),
   pools: z.array(z.string()),
+  banned_at: z.number().nullable(),
+  ban_reason: z.string().nullable(),
+  banned_until: z.number().nullable(),
 });
 export type TenantRow = z.infer<typeof TenantRow>;
 
-export function toTenant(row: TenantRow): Tenant {
+export function toTenant(row: TenantRow, now = Date.now()): Tenant {
+  const banned = banHolds(row.banned_at, row.banned_until, now);
   return {
     name: row.name,
     id: row.name,
@@ -30,6 +35,9 @@ export function toTenant(row: TenantRow): Tenant {
     authConfig: row.auth_config,
     createTime: new Date(row.created_at),
     updateTime: new Date(row.updated_at),
+    banned,
+    banReason: banned ? (row.ban_reason ?? "") : "",
+    bannedUntil: banned && row.banned_until !== null ? new Date(row.banned_until) : undefined,
   };
 }
 

@@ -50,6 +50,7 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
   return {
     QOD_GRPC_PORT: "0",
     QOD_HTTP_PORT: "0",
+    QOD_SUPAVISOR_HTTP_PORT: "0",
     QOD_HOST: "127.0.0.1",
     QOD_DATA_DIR: dataDir,
     QOD_PG_HOST: target.host,

@@ -6,6 +6,7 @@ import { Status } from "../../gen/google/rpc/status";
 import * as authPb from "../../gen/qod/v1/auth";
 import * as databasePb from "../../gen/qod/v1/database";
 import * as poolPb from "../../gen/qod/v1/pool";
+import * as supavisorPb from "../../gen/qod/v1/supavisor";
 import * as tenantPb from "../../gen/qod/v1/tenant";
 import { TEST_API_KEY } from "./app";
 
@@ -58,6 +59,7 @@ export interface Clients {
   databases: PromiseClient<typeof databasePb.DatabaseServiceService>;
   auth: PromiseClient<typeof authPb.AuthServiceService>;
   pools: PromiseClient<typeof poolPb.PoolServiceService>;
+  supavisor: PromiseClient<typeof supavisorPb.SupavisorServiceService>;
   close(): void;
 }
 
@@ -67,12 +69,14 @@ export function clientsFor(address: string): Clients {
     promiseClient(databasePb.DatabaseServiceService, databasePb, address),
     promiseClient(authPb.AuthServiceService, authPb, address),
     promiseClient(poolPb.PoolServiceService, poolPb, address),
+    promiseClient(supavisorPb.SupavisorServiceService, supavisorPb, address),
   ] as const;
   return {
     tenants: made[0].client,
     databases: made[1].client,
     auth: made[2].client,
     pools: made[3].client,
+    supavisor: made[4].client,
     close: () => made.forEach((m) => m.close()),
   };
 }

