@@ -30,6 +30,7 @@ import type { InsertLoopConfig } from "./load/insert-loop";
 import { b3Script, renderCatalogSql, runPsql } from "./lib/catalog-sql";
 import { codeName, RawClient } from "./lib/client";
 import { grpcFrame } from "./lib/grpc-frame";
+import { edgeBench, ensurePgbench, ensurePgbouncer } from "./lib/edge-bench";
 import { ensureTool, h2loadVersion, runH2load, type H2loadResult } from "./lib/h2load";
 import {
   cleanup,
@@ -66,7 +67,10 @@ const HELP = `npm run bench -- [options]
   --burst=N           CreateDatabase calls sent at once (default 50)
   --pool-size=N       the service's QOD_PG_POOL_SIZE, also B2's pool (default: the service default, 10)
   --only=a,b          run only these scenarios (ids, case-insensitive: b1,layers,gettenant,listtenants,
-                      rest,createtenant,b2,listdatabases,b3,createdatabase)
+                      rest,createtenant,b2,listdatabases,b3,createdatabase, and the data plane's
+                      e1 (pgbench -S), e2 (pgbench -C -S), e3 (5,000 idle sessions) or edge for all three)
+  --edge-rounds=N     rounds of the data plane's pgbench runs, the median reported (default 3)
+  --idle-clients=N    sessions E3 holds open through the edge (default 5000)
   --profile           run the service with --cpu-prof; the profile and its summary go to
                       bench/results/profiles/ (combine with --only to profile one path)
   --deadline=S        the deadline (grpc-timeout) every gRPC call carries, seconds (default 30; 0: none)
@@ -85,7 +89,7 @@ function parseOptions(argv: string[]) {
     if (!m) throw new Error(`unknown argument ${arg}\n${HELP}`);
     raw.set(m[1], m[2] ?? "true");
   }
-  const known = ["quick", "warmup", "duration", "connections", "streams", "creates", "burst", "pool-size", "only", "profile", "log-level", "out", "node-args", "deadline"];
+  const known = ["quick", "warmup", "duration", "connections", "streams", "creates", "burst", "pool-size", "only", "profile", "log-level", "out", "node-args", "deadline", "edge-rounds", "idle-clients"];
   for (const key of raw.keys()) if (!known.includes(key)) throw new Error(`unknown option --${key}\n${HELP}`);
   const quick = raw.get("quick") === "true";
   const int = (key: string, fallback: number) => {
@@ -110,6 +114,8 @@ function parseOptions(argv: string[]) {
     logLevel: raw.get("log-level") ?? "info",
     deadlineS: raw.get("deadline") === "0" ? 0 : int("deadline", 30),
     nodeArgs: (raw.get("node-args") ?? "").split(/\s+/).filter(Boolean),
+    edgeRounds: int("edge-rounds", quick ? 1 : 3),
+    idleClients: int("idle-clients", 5000),
     out: path.resolve(raw.get("out") ?? path.join(REPO_ROOT, "bench", "results", "latest.json")),
   };
 }
@@ -236,6 +242,9 @@ async function main(opts: Options): Promise<number> {
     QOD_API_KEY: API_KEY,
     QOD_LOG_LEVEL: opts.logLevel,
     QOD_SHUTDOWN_GRACE_MS: "5000",
+    // The control plane's rows; the data plane has its own (E1–E3), on an edge of its own.
+    QOD_EDGE: "off",
+    QOD_SUPAVISOR_HTTP_PORT: "0",
     ...(opts.poolSize ? { QOD_PG_POOL_SIZE: String(opts.poolSize) } : {}),
   };
   const poolSize = opts.poolSize ?? 10;
@@ -647,6 +656,34 @@ async function main(opts: Options): Promise<number> {
   const code = await service.stop();
   if (code !== 0) log(`the service exited with ${code}:\n${service.tail()}`);
 
+  // ---- The data plane (after the service stopped, so it has the machine) ---------------------
+  const edgeModes = ([["e1", "throughput"], ["e2", "connect"], ["e3", "idle"]] as const).filter(([id]) => wanted(id) || wanted("edge"));
+  let edgeFigures: Record<string, number> | undefined;
+  if (edgeModes.length > 0) {
+    ensurePgbench(log);
+    const edgeDir = path.join(tmp, "edge");
+    mkdirSync(edgeDir, { mode: 0o711 });
+    try {
+      const edge = await edgeBench({
+        dir: edgeDir,
+        durationS: opts.durationS,
+        rounds: opts.edgeRounds,
+        clients: 8,
+        scale: 10,
+        idleClients: opts.idleClients,
+        only: new Set(edgeModes.map(([, mode]) => mode)),
+        pgbouncer: ensurePgbouncer(log),
+        edgeNodeArgs: [],
+        log,
+      });
+      rows.push(...edge.rows);
+      checks.push(...edge.checks);
+      edgeFigures = edge.figures;
+    } catch (err) {
+      rows.push(errorRow("E", "the data plane's rows", "pgbench", err));
+    }
+  }
+
   machine.loadAvgEnd = loadavg().map((v) => Math.round(v * 100) / 100);
   const table = renderTable(rows, checks);
   process.stdout.write(`\n${table}\n\n`);
@@ -665,6 +702,7 @@ async function main(opts: Options): Promise<number> {
     rows,
     checks,
     serviceMemoryMiB: memory,
+    edgeFigures,
     durationS: (Date.now() - started) / 1000,
     table,
   };

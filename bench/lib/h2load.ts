@@ -38,9 +38,12 @@ function which(command: string): boolean {
   }
 }
 
-/** Installs `command` from Debian's `pkg` when it is missing (apt-get update first if that fails). */
-export function ensureTool(command: string, pkg: string, log: (line: string) => void): void {
-  if (which(command)) return;
+/**
+ * Installs `command` from Debian's `pkg` when it is missing (apt-get update first if that fails);
+ * `present` says whether it is there (default: on PATH).
+ */
+export function ensureTool(command: string, pkg: string, log: (line: string) => void, present = () => which(command)): void {
+  if (present()) return;
   log(`${command} missing: apt-get install -y ${pkg}`);
   const install = () => execFileSync("apt-get", ["install", "-y", pkg], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
   try {
@@ -49,7 +52,7 @@ export function ensureTool(command: string, pkg: string, log: (line: string) => 
     execFileSync("apt-get", ["update"], { stdio: "ignore" });
     install();
   }
-  if (!which(command)) throw new Error(`${command} could not be installed (apt-get install ${pkg})`);
+  if (!present()) throw new Error(`${command} could not be installed (apt-get install ${pkg})`);
 }
 
 export function h2loadVersion(): string {

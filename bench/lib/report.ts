@@ -99,7 +99,7 @@ export function renderTable(rows: readonly Row[], checks: readonly Check[]): str
       result,
     ]);
   }
-  const notes = rows.filter((r) => r.note && r.state !== "ok").map((r) => `  ${r.id}: ${r.state} — ${r.note}`);
+  const notes = rows.filter((r) => r.note).map((r) => `  ${r.id}: ${r.state === "ok" ? "" : `${r.state} — `}${r.note}`);
   const legend =
     "app µs / pg µs: CPU time per call of the serving process (service, bare server, or B2's slonik client) and of Postgres.\n" +
     "vs floor: req/s as a share of the row doing the same database work behind bare grpc-js, with none of our code.";
