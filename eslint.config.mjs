@@ -14,6 +14,7 @@ const FOUNDATION = [
   "./src/logger.ts",
   "./src/package-root.ts",
   "./src/pagination.ts",
+  "./src/ports.ts",
   "./src/scram.ts",
   "./src/semaphore.ts",
   "./src/validation.ts",
@@ -23,7 +24,7 @@ const DB = ["./src/db"];
 const DOMAINS = ["./src/auth", "./src/databases", "./src/pools", "./src/supavisor", "./src/tenants"];
 const SURFACES = ["./src/server", "./src/gateway", "./src/edge"];
 // The programs: the service, qodctl, and the client library (which stands on gen/ alone).
-const TOP = ["./src/app.ts", "./src/main.ts", "./src/cli", "./src/client"];
+const TOP = ["./src/app.ts", "./src/main.ts", "./src/plane.ts", "./src/cli", "./src/client"];
 
 const above = (layer) => {
   const order = [FOUNDATION, DB, DOMAINS, SURFACES, TOP];

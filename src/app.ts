@@ -1,5 +1,6 @@
 // Builds the service from explicit dependencies and returns start/stop. Tests run it in-process;
 // only main.ts reads the environment and handles signals.
+import path from "node:path";
 import type { Logger } from "pino";
 import { AuthServiceService } from "../gen/qod/v1/auth";
 import { DatabaseServiceService } from "../gen/qod/v1/database";
@@ -9,10 +10,13 @@ import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { authHandlers, createAuthDeps, createAuthenticator, seedAdmin } from "./auth";
 import type { Config, PgTarget } from "./config";
 import { createLifecycle, createReconciler, createServers, databaseHandlers } from "./databases";
+import { createNotificationFeed } from "./db/listen";
 import { mapDatabaseError } from "./db/errors";
 import type { StateDatabase } from "./db/state";
 import { createGateway } from "./gateway/server";
-import { poolHandlers } from "./pools";
+import type { CertificatePair } from "./edge/tls";
+import { createDataPlane, type DataPlane } from "./plane";
+import { poolHandlers, settleAbandonedPools } from "./pools";
 import { bindService } from "./server/bind";
 import { createGrpcServer, type GrpcService } from "./server/grpc";
 import type { Invoker } from "./server/invoker";
@@ -23,7 +27,7 @@ import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
 import { supavisorHandlers } from "./supavisor";
-import { createTenantCache, tenantHandlers } from "./tenants";
+import { createTenantCache, TENANT_CHANNEL, tenantHandlers } from "./tenants";
 import { createVault } from "./vault";
 
 export interface AppDeps {
@@ -33,6 +37,11 @@ export interface AppDeps {
   /** The shared Postgres server that holds the state database and, by default, tenant databases. */
   target: PgTarget;
   logger: Logger;
+  /**
+   * The data plane's engine and the TLS its clients get (main.ts finds or installs PgBouncer);
+   * without it, or with QOD_EDGE=off, the service runs without a data plane.
+   */
+  edge?: { pgbouncerBinary: string; tls: CertificatePair | undefined };
 }
 
 export interface Started {
@@ -41,6 +50,8 @@ export interface Started {
   httpPort: number;
   /** Supavisor's JSON port; undefined when QOD_SUPAVISOR_HTTP_PORT is 0. */
   supavisorHttpPort: number | undefined;
+  /** The data plane's ports; undefined when it is off. */
+  edge: { transactionPort: number; sessionPort: number } | undefined;
   /** Resolves when the reconciler's first pass, run at start, is over. */
   reconciled: Promise<void>;
 }
@@ -67,8 +78,29 @@ export function createApp(deps: AppDeps): App {
     defaults: deps.target,
     logger,
   });
-  const reconciler = createReconciler(() => lifecycle.settleAbandoned(), config.reconcileIntervalSec * 1000, logger);
-  const tenantCache = createTenantCache(state.url, config.tenantCacheSize, logger);
+  // One LISTEN connection for the replica: the tenant cache and the data plane both follow it.
+  const feed = createNotificationFeed(state.url, TENANT_CHANNEL, logger);
+  const tenantCache = createTenantCache(feed, config.tenantCacheSize);
+  const plane: DataPlane | undefined =
+    config.edge.enabled && deps.edge
+      ? createDataPlane({
+          host: config.edge.host,
+          transactionPort: config.edge.transactionPort,
+          sessionPort: config.edge.sessionPort,
+          pgbouncerBinary: deps.edge.pgbouncerBinary,
+          runDir: path.join(config.dataDir, "edge"),
+          maxConnections: config.edge.maxConnections,
+          tls: deps.edge.tls,
+          routes: { pool, vault, defaults: deps.target, logger },
+          feed,
+          logger,
+        })
+      : undefined;
+  const reconciler = createReconciler(
+    async () => (await lifecycle.settleAbandoned()) + (await settleAbandonedPools(pool, lifecycle, logger)),
+    config.reconcileIntervalSec * 1000,
+    logger,
+  );
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware(logger), errorsMiddleware(mapDatabaseError), deadlineMiddleware, authenticateMiddleware(createAuthenticator(auth))]);
   // Every method by path, for the gateway to call in-process.
@@ -82,7 +114,7 @@ export function createApp(deps: AppDeps): App {
   const grpc = createGrpcServer(
     [
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool, tenantCache)),
-      service("qod.v1.PoolService", PoolServiceService, poolHandlers(pool, tenantCache)),
+      service("qod.v1.PoolService", PoolServiceService, poolHandlers({ pool, tenants: tenantCache, vault, roles: lifecycle, ...(plane && { stats: plane.stats }) })),
       service("qod.v1.DatabaseService", DatabaseServiceService, databaseHandlers({ pool, lifecycle, defaults: deps.target, config })),
       service("qod.v1.AuthService", AuthServiceService, authHandlers(auth)),
       service("qod.v1.SupavisorService", SupavisorServiceService, supavisorHandlers({ pool, vault, tenants: tenantCache, logger })),
@@ -104,8 +136,10 @@ export function createApp(deps: AppDeps): App {
       const supavisorHttpPort = config.supavisorHttpPort === 0 ? undefined : await gateway.listen(config.host, config.supavisorHttpPort);
       if (supavisorHttpPort !== undefined) logger.info({ host: config.host, supavisorHttpPort }, "serving JSON /api on Supavisor's port");
       if (config.devInsecureSecrets) logger.warn("QOD_DEV_INSECURE_SECRETS is set: a short API_JWT_SECRET is accepted; never use this outside development");
+      const edge = await plane?.start();
+      if (edge) logger.info({ host: config.edge.host, ...edge }, "serving the data plane");
       const reconciled = reconciler.start();
-      return { grpcPort, httpPort, supavisorHttpPort, reconciled };
+      return { grpcPort, httpPort, supavisorHttpPort, edge, reconciled };
     },
     async stop() {
       // The gateway first: its in-flight requests run handlers in-process, which still need what
@@ -123,8 +157,10 @@ export function createApp(deps: AppDeps): App {
           resolve();
         });
       });
+      await plane?.stop();
       await reconciler.stop();
       await tenantCache.stop();
+      await feed.close();
       await servers.end();
     },
   };

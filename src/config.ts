@@ -50,9 +50,25 @@ const EnvSchema = z.object({
   QOD_BCRYPT_COST: z.coerce.number().int().min(4).max(15).default(11),
   QOD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   QOD_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  // The data plane (SPEC §10): the edge on two ports in front of PgBouncer.
+  QOD_EDGE: z.enum(["on", "off"]).default("on"),
+  QOD_EDGE_HOST: z.string().min(1).default("127.0.0.1"),
+  QOD_EDGE_TX_PORT: port.default(6543),
+  QOD_EDGE_SESSION_PORT: port.default(5432),
+  // Unset: 10,000, or as many as the open file limit holds (two descriptors each).
+  QOD_EDGE_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  QOD_PGBOUNCER_BIN: optionalText,
+  // Where PgBouncer (and apt-get) are looked for when QOD_PGBOUNCER_BIN is not set.
+  PATH: z.string().default("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+  // PEM files; with neither, embedded mode generates a self-signed pair under QOD_DATA_DIR.
+  QOD_EDGE_TLS_CERT: optionalText,
+  QOD_EDGE_TLS_KEY: optionalText,
   // Tenants GetTenant keeps in memory (src/tenants/cache.ts); 0 turns the cache off.
   QOD_TENANT_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
 }).superRefine((e, ctx) => {
+  if ((e.QOD_EDGE_TLS_CERT === undefined) !== (e.QOD_EDGE_TLS_KEY === undefined)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [e.QOD_EDGE_TLS_CERT ? "QOD_EDGE_TLS_KEY" : "QOD_EDGE_TLS_CERT"], message: "QOD_EDGE_TLS_CERT and QOD_EDGE_TLS_KEY go together" });
+  }
   if (e.API_JWT_SECRET !== undefined && !e.QOD_DEV_INSECURE_SECRETS && Buffer.byteLength(e.API_JWT_SECRET) < 32) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["API_JWT_SECRET"], message: "must be at least 32 bytes (QOD_DEV_INSECURE_SECRETS=true allows a shorter one, for development only)" });
   }
@@ -96,6 +112,19 @@ export interface Config {
   maxBodyBytes: number;
   shutdownGraceMs: number;
   tenantCacheSize: number;
+  /** PATH: where PgBouncer is looked for. */
+  searchPath: string;
+  edge: {
+    enabled: boolean;
+    host: string;
+    transactionPort: number;
+    sessionPort: number;
+    /** Unset: the edge fits it to the open file limit (10,000 at most). */
+    maxConnections: number | undefined;
+    pgbouncerBin: string | undefined;
+    /** Paths of the PEM certificate and key clients' TLS is served with. */
+    tls: { certFile: string; keyFile: string } | undefined;
+  };
 }
 
 /** Thrown for a bad environment; the message names each offending variable. */
@@ -154,6 +183,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     maxBodyBytes: e.QOD_MAX_BODY_BYTES,
     shutdownGraceMs: e.QOD_SHUTDOWN_GRACE_MS,
     tenantCacheSize: e.QOD_TENANT_CACHE_SIZE,
+    searchPath: e.PATH,
+    edge: {
+      enabled: e.QOD_EDGE === "on",
+      host: e.QOD_EDGE_HOST,
+      transactionPort: e.QOD_EDGE_TX_PORT,
+      sessionPort: e.QOD_EDGE_SESSION_PORT,
+      maxConnections: e.QOD_EDGE_MAX_CONNECTIONS,
+      pgbouncerBin: e.QOD_PGBOUNCER_BIN,
+      tls: e.QOD_EDGE_TLS_CERT && e.QOD_EDGE_TLS_KEY ? { certFile: path.resolve(e.QOD_EDGE_TLS_CERT), keyFile: path.resolve(e.QOD_EDGE_TLS_KEY) } : undefined,
+    },
   });
 }
 

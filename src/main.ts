@@ -4,6 +4,8 @@ import { ConfigError, loadConfig, withGeneratedSecrets } from "./config";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
 import { openStateDatabase } from "./db/state";
 import { createLogger } from "./logger";
+import { prepareDataPlane } from "./plane";
+import { portsInUse } from "./ports";
 
 async function main(): Promise<void> {
   let config;
@@ -17,10 +19,23 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  const edgeOn = config.edge.enabled;
+  const busy = await portsInUse([
+    { variable: "QOD_GRPC_PORT", host: config.host, port: config.grpcPort },
+    { variable: "QOD_HTTP_PORT", host: config.host, port: config.httpPort },
+    { variable: "QOD_SUPAVISOR_HTTP_PORT", host: config.host, port: config.supavisorHttpPort },
+    ...(edgeOn ? [{ variable: "QOD_EDGE_TX_PORT", host: config.edge.host, port: config.edge.transactionPort }] : []),
+    ...(edgeOn ? [{ variable: "QOD_EDGE_SESSION_PORT", host: config.edge.host, port: config.edge.sessionPort }] : []),
+  ]);
+  if (busy.length > 0) {
+    process.stderr.write(`${busy.join("\n")}: stop what uses it or choose another port\n`);
+    process.exit(2);
+  }
+  const edge = edgeOn ? await prepareDataPlane(config, logger) : undefined;
   let embedded: EmbeddedPostgres | undefined;
   const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
   const state = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
-  const app = createApp({ config, state, target, logger });
+  const app = createApp({ config, state, target, logger, ...(edge && { edge }) });
   await app.start();
 
   let stopping = false;

@@ -21,7 +21,7 @@ function sourceFiles(dir: string): string[] {
 /** The unit of a file: its folder under src/, or "foundation" for src's own files (but app and main). */
 function unitOf(file: string): string {
   const [first = ""] = path.relative(SRC, file).split(path.sep);
-  if (first.endsWith(".ts")) return first === "app.ts" || first === "main.ts" ? "app" : "foundation";
+  if (first.endsWith(".ts")) return ["app.ts", "main.ts", "plane.ts"].includes(first) ? "app" : "foundation";
   return first === "call" ? "foundation" : first;
 }
 

@@ -122,12 +122,18 @@ describe("qodctl", () => {
     });
 
     it("creates, lists and deletes pools; a tenant with pools is not deleted (exit 4, has_pools)", async () => {
-      ok(await qodctl(["db", "create", acme, "bi_db", "--kind", "memory"]));
+      ok(await qodctl(["db", "create", acme, "bi_db", "--kind", "ducklake"]));
       const pool = ok(await qodctl(["pool", "create", acme, "bi_db", "bi", "--size", "2"]));
-      assert.match(pool.stdout, new RegExp(`^POOL +DATABASE +SIZE +DISABLED +CREATED\\nbi +${acme}_bi_db +2 +false `));
+      assert.match(pool.stdout, new RegExp(`^POOL +USER +DATABASE +SIZE +DISABLED +READY +CREATED\\nbi +bi\\.${acme} +${acme}_bi_db +2 +false +true `));
+      assert.match(pool.stdout, /\nPassword \(shown only now\): [A-Za-z0-9_-]{20,}\n$/);
+      assert.doesNotMatch(ok(await qodctl(["-o", "json", "pool", "list", acme])).stdout, /password/);
+      assert.match(ok(await qodctl(["pool", "disable", acme, "bi"])).stdout, new RegExp(`\\nbi +bi\\.${acme} +${acme}_bi_db +2 +true `));
+      assert.match(ok(await qodctl(["pool", "enable", acme, "bi"])).stdout, new RegExp(`\\nbi +bi\\.${acme} +${acme}_bi_db +2 +false `));
+      assert.match(ok(await qodctl(["pool", "scale", acme, "bi", "5"])).stdout, new RegExp(`\\nbi +bi\\.${acme} +${acme}_bi_db +5 `));
+      failed(await qodctl(["pool", "scale", acme, "bi", "65"]), 7, /^invalid_size:\n  size: must be between 1 and 64 for a pool CreatePool made/);
       failed(await qodctl(["tenant", "delete", acme]), 4, /^has_pools: /);
       assert.equal(ok(await qodctl(["pool", "delete", acme, "bi"])).stdout, `Pool ${acme}/bi deleted.\n`);
-      ok(await qodctl(["db", "delete", acme, "bi_db"]));
+      ok(await qodctl(["db", "delete", acme, "bi_db", "--drop"]));
     });
 
     it("takes the whole request as the API's JSON from -f (a file or stdin), under the arguments and flags", async () => {
@@ -146,7 +152,7 @@ describe("qodctl", () => {
 
   describe("output", () => {
     before(async () => {
-      await app.clients.databases.createDatabase({ tenant: acme, name: "out", kind: "memory" });
+      await app.clients.databases.createDatabase({ tenant: acme, name: "out", kind: "ducklake" });
       await app.clients.pools.createPool({ tenant: acme, tenantDb: "out", pool: "outpool" });
     });
 

@@ -1,12 +1,11 @@
 // The real process, as `npm start` runs it, driven by `buf curl` over reflection.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort, processAlive, stopOrphan } from "../src/db/embedded";
+import { freePort, processAlive } from "../src/db/embedded";
 import { TEST_API_KEY } from "./helpers/app";
-import { quietLogger } from "./helpers/postgres";
-import { bufCurl, startServerProcess, type ServerProcess } from "./helpers/process";
+import { bufCurl, removeServerData, startServerProcess, type ServerProcess } from "./helpers/process";
 
 describe("npm start with no configuration (embedded Postgres) and buf curl", function () {
   this.timeout(180_000);
@@ -32,8 +31,7 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
   after(async () => {
     await server?.kill("SIGKILL");
     // A SIGKILLed server leaves its embedded Postgres behind; stop it so no process outlives the run.
-    await stopOrphan(path.join(dataDir, "pg"), quietLogger);
-    rmSync(dataDir, { recursive: true, force: true });
+    await removeServerData(dataDir);
   });
 
   it("lists the qod.v1 services and health through reflection", async () => {

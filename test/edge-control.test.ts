@@ -3,6 +3,9 @@
 // only that pool's server connections; a killed engine comes back with its routes.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Query, type Client } from "pg";
 import type { EdgePool, EdgeTenant } from "../src/edge/snapshot";
 import {
@@ -15,10 +18,10 @@ import {
   pgConnectError,
   requireTools,
   startEdge,
-  waitFor,
   type RunningEdge,
   type UpstreamDatabase,
 } from "./helpers/edge";
+import { waitFor } from "./helpers/wait";
 import { uniquePrefix } from "./helpers/postgres";
 
 const PASSWORD = "control-password";
@@ -103,7 +106,7 @@ describe("edge control", () => {
       () => undefined,
       (err: Error) => err,
     );
-    await waitFor(async () => (await sleepers()) === 1, "the sleep to start");
+    await waitFor("the sleep to start", async () => (await sleepers()) === 1);
     assert.ok((await servers(poolA)) >= 2);
 
     tenantA = { ...tenantA, ban: { reason: "unpaid invoice" } };
@@ -115,7 +118,7 @@ describe("edge control", () => {
     const refused = await pgConnectError(running.transactionPort, `app.${names.a}`, PASSWORD, db.database);
     assert.equal(refused?.message, "(EBANNED) tenant is banned: unpaid invoice");
     assert.equal((await servers(poolA)) , 0, "the route's server connections are dropped");
-    await waitFor(async () => (await sleepers()) === 0, "the sleeping backend to go");
+    await waitFor("the sleeping backend to go", async () => (await sleepers()) === 0);
     assert.equal((await other.query("select pg_backend_pid() as pid")).rows[0].pid, otherPid, "the other tenant is untouched");
 
     tenantA = { ...tenantA, ban: { reason: "unpaid invoice", until: Date.now() - 1 } };
@@ -188,7 +191,7 @@ describe("edge control", () => {
       tenantA = makeTenant(names.a, [poolA]);
       await apply();
 
-      await waitFor(async () => (await user(txClient)).u === second, "transaction mode to reach the new user");
+      await waitFor("transaction mode to reach the new user", async () => (await user(txClient)).u === second);
       assert.deepEqual(await user(sessionClient), sessionBefore, "an open session-mode session keeps its server until it ends");
       assert.deepEqual(await user(other), otherBefore, "the other pool keeps its server");
       await Promise.all([txClient.end(), sessionClient.end(), other.end()]);
@@ -209,13 +212,28 @@ describe("edge control", () => {
     const before = running.edge.health().engines[0].pid!;
     process.kill(before, "SIGKILL");
     assert.equal((await ended)?.message, "lost the connection to the pooler");
-    await waitFor(() => {
+    await waitFor("the engine to restart", () => {
       const engine = running.edge.health().engines[0];
       return Boolean(engine?.running && engine.pid !== before);
-    }, "the engine to restart");
+    });
     const again = await connectA();
     assert.deepEqual((await again.query("select 1 as one")).rows, [{ one: 1 }]);
     await again.end();
     assert.ok(running.edge.health().ok);
+  });
+
+  it("an edge whose run directory is too deep for a unix socket path runs its engines under the system's temporary directory", async () => {
+    const deep = mkdtempSync(path.join(tmpdir(), `${"deep-".repeat(12)}`));
+    const other = await startEdge({ runDir: deep });
+    try {
+      await other.edge.apply([tenantA]);
+      const client = await pgClient(other.transactionPort, `app.${names.a}`, PASSWORD, db.database);
+      assert.deepEqual((await client.query("select 1 as one")).rows, [{ one: 1 }]);
+      await client.end();
+      assert.deepEqual(readdirSync(deep), []);
+    } finally {
+      await other.edge.close();
+      rmSync(deep, { recursive: true, force: true });
+    }
   });
 });

@@ -21,10 +21,10 @@ import {
   pgConnectError,
   requireTools,
   startEdge,
-  waitFor,
   type RunningEdge,
   type UpstreamDatabase,
 } from "./helpers/edge";
+import { waitFor } from "./helpers/wait";
 import { startPostgres, uniquePrefix, type TestPostgres } from "./helpers/postgres";
 
 const PASSWORD = "engines-password";
@@ -154,16 +154,13 @@ describe("edge engines", () => {
       () => undefined,
       (err: Error & { code?: string }) => err,
     );
-    await waitFor(
-      async () => {
+    await waitFor("the sleep to start", async () => {
         const c = new Client({ ...tlsServer.target, database: "postgres" });
         await c.connect();
         const n = (await c.query("select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(30)'")).rows[0].n as number;
         await c.end();
         return n > 0;
-      },
-      "the sleep to start",
-    );
+      });
     const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
     const packet = Buffer.alloc(16);
     packet.writeUInt32BE(16, 0);
@@ -219,7 +216,7 @@ describe("edge engines", () => {
       });
       let output = "";
       child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-      await waitFor(() => /ready \d+/.test(output), "the other edge to start", 30_000);
+      await waitFor("the other edge to start", () => /ready \d+/.test(output), { timeoutMs: 30_000 });
       const orphan = Number(/ready (\d+)/.exec(output)![1]);
       const exited = new Promise((resolve) => child.on("exit", resolve));
       child.kill("SIGKILL");
@@ -227,7 +224,7 @@ describe("edge engines", () => {
       assert.ok(processAlive(orphan), "SIGKILL leaves the engine running");
       const next = await startEdge({ runDir });
       try {
-        await waitFor(() => !processAlive(orphan), "the orphaned engine to be stopped");
+        await waitFor("the orphaned engine to be stopped", () => !processAlive(orphan));
         const leftovers = readdirSync(runDir).filter((name) => name.startsWith("qod-edge-"));
         assert.equal(leftovers.length, 1, "only the new edge's directory remains");
         assert.ok(existsSync(path.join(runDir, leftovers[0], "owner.pid")));
@@ -244,7 +241,7 @@ describe("edge engines", () => {
     assert.equal(verifyFull.length, 2);
     await running.edge.apply([makeTenant(tenant, [pools.plain, pools.require])]);
     assert.deepEqual(running.edge.health().engines.map((e) => e.profile).sort(), ["disable", "require"]);
-    for (const engine of verifyFull) await waitFor(() => !processAlive(engine.pid!), "the engine to exit");
+    for (const engine of verifyFull) await waitFor("the engine to exit", () => !processAlive(engine.pid!));
     await running.edge.apply([makeTenant(tenant, Object.values(pools))]);
     assert.equal(running.edge.health().engines.length, 4, "started again on demand");
     const client = await connect("verified");

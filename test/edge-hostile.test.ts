@@ -16,10 +16,10 @@ import {
   psql,
   requireTools,
   startEdge,
-  waitFor,
   type RunningEdge,
   type UpstreamDatabase,
 } from "./helpers/edge";
+import { waitFor } from "./helpers/wait";
 import { uniquePrefix } from "./helpers/postgres";
 
 const PASSWORD = "hostile-Password-1";
@@ -121,7 +121,7 @@ describe("edge under hostile input", () => {
     if (db) await dropUpstreamDatabase(db);
   });
   afterEach(async () => {
-    await waitFor(() => running.edge.health().connections === 0, "every connection to be gone");
+    await waitFor("every connection to be gone", () => running.edge.health().connections === 0);
     assert.ok(running.edge.health().ok);
   });
 
@@ -179,7 +179,7 @@ describe("edge under hostile input", () => {
 
   it("serves a real client while 300 half-open handshakes sit on the edge, then times them all out", async () => {
     const silent = Array.from({ length: 300 }, () => raw(running.transactionPort, [startup().subarray(0, 10)]));
-    await waitFor(() => running.edge.health().connections >= 300, "the half-open handshakes to arrive");
+    await waitFor("the half-open handshakes to arrive", () => running.edge.health().connections >= 300);
     const started = Date.now();
     const r = await psql(edgeUrl(running.transactionPort, user, db.database), PASSWORD, "select 1");
     assert.equal(r.stdout, "1", r.stderr);
@@ -192,7 +192,7 @@ describe("edge under hostile input", () => {
     const small = await startEdge({ maxConnections: 3, handshakeTimeoutMs: 2_000 });
     try {
       const holders = Array.from({ length: 3 }, () => raw(small.transactionPort, []));
-      await waitFor(() => small.edge.health().connections === 3, "three connections");
+      await waitFor("three connections", () => small.edge.health().connections === 3);
       const reply = await raw(small.transactionPort, [startup()]);
       assert.deepEqual(reply.error, { code: "53300", message: "sorry, too many clients already" });
       await Promise.all(holders);

@@ -18,10 +18,10 @@ import {
   PSQL,
   requireTools,
   startEdge,
-  waitFor,
   type RunningEdge,
   type UpstreamDatabase,
 } from "./helpers/edge";
+import { waitFor } from "./helpers/wait";
 import { uniquePrefix } from "./helpers/postgres";
 
 describe("edge sessions", () => {
@@ -200,7 +200,7 @@ describe("edge sessions", () => {
       const err = await pgConnectError(tx(), `capped.${tenant}`, PASSWORD, db.database);
       assert.equal(err?.code, "53300");
       await a.end();
-      await waitFor(async () => (await running.edge.stats()).get(pools[2].id)?.clients === 1, "the closed session to be counted out");
+      await waitFor("the closed session to be counted out", async () => (await running.edge.stats()).get(pools[2].id)?.clients === 1);
       const c = await pgClient(tx(), `capped.${tenant}`, PASSWORD, db.database);
       await Promise.all([b.end(), c.end()]);
     });
@@ -231,7 +231,7 @@ describe("edge sessions", () => {
         () => undefined,
         (err: Error & { code?: string }) => err,
       );
-      await waitFor(async () => (await sleeping()) > 0, "the query to run");
+      await waitFor("the query to run", async () => (await sleeping()) > 0);
       const started = Date.now();
       await sendCancel(tx(), client);
       const err = await failed;
@@ -250,12 +250,12 @@ describe("edge sessions", () => {
       let stderr = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-      await waitFor(async () => (await sleeping()) > 0, "the query to run");
+      await waitFor("the query to run", async () => (await sleeping()) > 0);
       child.kill("SIGINT");
       const code = await exited;
       assert.match(stderr, /canceling statement due to user request/);
       assert.notEqual(code, 0);
-      await waitFor(async () => (await sleeping()) === 0, "the backend to be idle");
+      await waitFor("the backend to be idle", async () => (await sleeping()) === 0);
     });
 
     it("drops a cancel request with an unknown key without an answer", async () => {
@@ -290,7 +290,7 @@ describe("edge sessions", () => {
       assert.ok(stats.serversActive + stats.serversIdle <= 2, JSON.stringify(stats));
       assert.ok(stats.transactions >= 100, JSON.stringify(stats));
       await Promise.all(clients.map((c) => c.end()));
-      await waitFor(async () => (await running.edge.stats()).get(pools[1].id)?.clients === 0, "sessions to close");
+      await waitFor("sessions to close", async () => (await running.edge.stats()).get(pools[1].id)?.clients === 0);
     });
   });
 });

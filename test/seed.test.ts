@@ -3,12 +3,11 @@
 // Only the port differs, so the test never collides with a server already on 20900.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort, stopOrphan } from "../src/db/embedded";
-import { quietLogger } from "./helpers/postgres";
-import { startServerProcess, type ServerProcess } from "./helpers/process";
+import { freePort } from "../src/db/embedded";
+import { removeServerData, startServerProcess, type ServerProcess } from "./helpers/process";
 
 /** The seed's commands, copied from the page; `$TOKEN` comes from its login line. */
 const LOGIN = `TOKEN=$(curl -sS -X POST http://localhost:20900/api/auth/login \\
@@ -76,8 +75,7 @@ describe("the seed page's curl examples, verbatim, against npm start defaults", 
   });
   after(async () => {
     await server?.kill("SIGTERM");
-    await stopOrphan(path.join(dataDir, "pg"), quietLogger);
-    rmSync(dataDir, { recursive: true, force: true });
+    await removeServerData(dataDir);
   });
 
   it("logs in as admin/admin and keeps the token", async () => {

@@ -13,6 +13,8 @@ export interface View {
   /** What its rows are called in "No tenants found." */
   plural: string;
   columns: readonly (readonly [header: string, field: string])[];
+  /** A field only one reply carries (a generated password): printed under that reply's row, with its label. */
+  shownOnce?: readonly [label: string, field: string];
 }
 
 export interface Rendered {
@@ -78,7 +80,11 @@ export async function renderTable(body: string, output: DescMessage, views: Read
   const rowsOf = (view: View, items: Json[]) => [view.columns.map(([header]) => header), ...items.map((item) => view.columns.map(([, field]) => cell(isObject(item) ? item[field] : undefined)))];
 
   const ownView = views[output.typeName];
-  if (ownView) return { stdout: `${await alignedTable(rowsOf(ownView, [value]))}\n`, stderr: "" };
+  if (ownView) {
+    const once = ownView.shownOnce && object[ownView.shownOnce[1]];
+    const onceLine = typeof once === "string" && once !== "" ? `${ownView.shownOnce![0]}: ${safeText(once)}\n` : "";
+    return { stdout: `${await alignedTable(rowsOf(ownView, [value]))}\n${onceLine}`, stderr: "" };
+  }
 
   const listField = output.fields.find((f) => f.fieldKind === "list" && f.listKind === "message" && views[f.message.typeName]);
   if (listField && listField.fieldKind === "list" && listField.listKind === "message") {

@@ -30,11 +30,14 @@ export const VIEWS: Readonly<Record<string, View>> = {
     plural: "pools",
     columns: [
       ["POOL", "pool"],
-      ["DATABASE", "tenantDb"],
+      ["USER", "user"],
+      ["DATABASE", "database"],
       ["SIZE", "size"],
       ["DISABLED", "disabled"],
+      ["READY", "ready"],
       ["CREATED", "createTime"],
     ],
+    shownOnce: ["Password (shown only now)", "password"],
   },
   "qod.v1.User": {
     plural: "users",

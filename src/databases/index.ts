@@ -1,5 +1,6 @@
 // What other parts of the service use of the databases domain.
 export { databaseHandlers } from "./handlers";
-export { createLifecycle, type Lifecycle } from "./lifecycle";
+export { createLifecycle, RECONCILE_GRACE_MS, type Lifecycle } from "./lifecycle";
+export { poolRoleOf } from "./roles";
 export { createReconciler } from "./reconcile";
-export { createServers } from "./servers";
+export { createServers, effectiveTarget } from "./servers";

@@ -62,6 +62,7 @@ import {
   updateDatabaseSettings,
 } from "./queries";
 import type { DatabaseRow } from "./rows";
+import type { PoolRole } from "./roles";
 import { CREATED_BY, effectiveTarget, type Servers } from "./servers";
 import { mergeSettings, type CreateDatabaseCommand, type DatabaseRef, type UpdateDatabaseCommand } from "./validate";
 import type { Vault } from "../vault";
@@ -88,6 +89,10 @@ export interface Lifecycle {
    * (the reconciler's pass); returns how many it settled.
    */
   settleAbandoned(graceMs?: number): Promise<number>;
+  /** Makes a pool's role on its database's server, or brings it back in line (roles.ts). */
+  ensurePoolRole(role: PoolRole): Promise<void>;
+  /** Drops a pool's role from its database's server. */
+  dropPoolRole(role: Omit<PoolRole, "verifier">): Promise<void>;
 }
 
 /**
@@ -333,6 +338,17 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           throw new AppError(err.reason, `${err.message}; the database stays DELETING and the drop will be retried`, err.violations, { cause: err });
         }
       }),
+
+    async ensurePoolRole(role) {
+      const row = await findDatabaseById(deps.lockPool, role.databaseId);
+      if (!row) throw notFound("database");
+      await deps.servers.ensurePoolRole(targetOf(row), row.name, role);
+    },
+
+    async dropPoolRole(role) {
+      const row = await findDatabaseById(deps.lockPool, role.databaseId);
+      if (row) await deps.servers.dropPoolRole(targetOf(row), row.name, role);
+    },
 
     async settleAbandoned(graceMs = RECONCILE_GRACE_MS) {
       let settled = 0;

@@ -1,5 +1,5 @@
-// Work on the Postgres servers that hold tenant databases: CREATE/DROP DATABASE and the DuckLake
-// catalog. It knows nothing of the state database: lifecycle.ts decides what runs when. None of it
+// Work on the Postgres servers that hold tenant databases: CREATE/DROP DATABASE, the DuckLake
+// catalog, and the roles of pools (roles.ts). It knows nothing of the state database: lifecycle.ts decides what runs when. None of it
 // may run inside a state transaction (CREATE DATABASE cannot, and slonik may replay a transaction
 // callback). Every failure leaves here as an AppError with a safe message.
 import { setTimeout as delay } from "node:timers/promises";
@@ -13,6 +13,7 @@ import { createPool, pgUrl } from "../db/pool";
 import { sql } from "../db/sql";
 import { AppError, invalid } from "../errors";
 import { addSchemas, initializeCatalog, verifyCatalog, type CatalogOptions } from "./ducklake";
+import { dropPoolRole, ensurePoolRole, type PoolRole } from "./roles";
 import type { Secrets } from "./vault";
 
 export const CREATED_BY = `qod-control-plane ${version}`;
@@ -63,6 +64,10 @@ export interface Servers {
   /** Whether the database exists, and if so whether it holds a whole catalog. */
   inspect(target: PgTarget, name: string): Promise<CatalogState>;
   dropDatabase(target: PgTarget, name: string): Promise<void>;
+  /** Makes a pool's role on the database `name` (roles.ts), or brings it back in line. */
+  ensurePoolRole(target: PgTarget, name: string, role: PoolRole): Promise<void>;
+  /** Drops a pool's role; the database `name` may be gone already. */
+  dropPoolRole(target: PgTarget, name: string, role: Omit<PoolRole, "verifier">): Promise<void>;
   /** Closes the cached pools. */
   end(): Promise<void>;
 }
@@ -145,7 +150,9 @@ export function createServers(logger: Logger): Servers {
             // WAL_LOG spares a shared server FILE_COPY's checkpoints.
             for (let attempt = 1; ; attempt++) {
               try {
-                return void (await connection.query(voidQuery`CREATE DATABASE ${sql.identifier([name])} TEMPLATE template0`));
+                await connection.query(voidQuery`CREATE DATABASE ${sql.identifier([name])} TEMPLATE template0`);
+                // Only the roles of its own pools may connect to a tenant's database (roles.ts).
+                return void (await connection.query(voidQuery`REVOKE ALL ON DATABASE ${sql.identifier([name])} FROM PUBLIC`));
               } catch (err) {
                 if (errorCode(err) !== "55006" || attempt === CREATE_ATTEMPTS) throw err;
                 await delay(100 * (0.5 + Math.random()));
@@ -205,6 +212,19 @@ export function createServers(logger: Logger): Servers {
     dropDatabase: (target, name) =>
       guarded("drop", async () => {
         await (await admin(target)).query(voidQuery`DROP DATABASE IF EXISTS ${sql.identifier([name])} WITH (FORCE)`);
+      }),
+
+    ensurePoolRole: (target, name, role) =>
+      guarded("role", async () => {
+        const pool = await admin(target);
+        await onDatabase(target, name, (db) => ensurePoolRole(pool, db, name, role));
+      }),
+
+    dropPoolRole: (target, name, role) =>
+      guarded("role", async () => {
+        const pool = await admin(target);
+        if (await databaseExists(target, name)) await onDatabase(target, name, (db) => dropPoolRole(pool, db, role));
+        else await dropPoolRole(pool, undefined, role);
       }),
 
     async end() {

@@ -16,6 +16,8 @@ export const AUDIT_ACTIONS = [
   "database.delete",
   "pool.create",
   "pool.delete",
+  "pool.setDisabled",
+  "pool.scale",
   "user.create",
   "user.delete",
   "user.password_change",

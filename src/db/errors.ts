@@ -41,6 +41,7 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   pools_mode_check: { reason: "invalid_mode", message: "the pool mode is transaction or session" },
   pools_max_clients_check: { reason: "invalid_size", message: "max_clients must be at least 1" },
   pools_checkout_timeout_check: { reason: "invalid_size", message: "the checkout timeout must not be negative" },
+  pools_role_state_check: null,
   supavisor_tenants_pkey: { reason: "exists", message: "the tenant is already registered" },
   supavisor_tenants_tenant_fkey: { reason: "not_found", message: "tenant not found" },
   supavisor_tenants_database_fkey: { reason: "invalid_tenant_db", message: "this database is the upstream of a Supavisor tenant; it goes when the tenant is deleted" },

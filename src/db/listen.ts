@@ -94,3 +94,47 @@ export function listen(url: string, channel: string, logger: Logger, handlers: L
     },
   };
 }
+
+/** One LISTEN connection shared by several subscribers of a channel (the tenant cache, the data plane). */
+export interface NotificationFeed {
+  /**
+   * Adds a subscriber (the connection opens with the first one). A subscriber added while the
+   * connection listens is told `listening` at once. Returns what removes it.
+   */
+  subscribe(handlers: ListenHandlers): () => void;
+  close(): Promise<void>;
+}
+
+export function createNotificationFeed(url: string, channel: string, logger: Logger, probeEvery = PROBE): NotificationFeed {
+  const subscribers = new Set<ListenHandlers>();
+  let listener: Listener | undefined;
+  let listening = false;
+  const each = (tell: (handlers: ListenHandlers) => void) => {
+    for (const handlers of [...subscribers]) tell(handlers);
+  };
+  return {
+    subscribe(handlers) {
+      subscribers.add(handlers);
+      listener ??= listen(url, channel, logger, {
+        notify: (payload) => each((s) => s.notify(payload)),
+        listening: () => {
+          listening = true;
+          each((s) => s.listening());
+        },
+        lost: () => {
+          listening = false;
+          each((s) => s.lost());
+        },
+      }, probeEvery);
+      if (listening) handlers.listening();
+      return () => void subscribers.delete(handlers);
+    },
+    async close() {
+      subscribers.clear();
+      listening = false;
+      const closing = listener;
+      listener = undefined;
+      await closing?.close();
+    },
+  };
+}

@@ -44,7 +44,11 @@ export class EngineSet {
   constructor(options: EngineSetOptions) {
     this.#options = options;
     this.#runAs = process.getuid?.() === 0 ? lookupUser(options.runAsUser) : undefined;
-    const runDir = path.resolve(options.runDir ?? tmpdir());
+    let runDir = path.resolve(options.runDir ?? tmpdir());
+    if (runDir.length + 1 + BASE_DIR_PREFIX.length + 6 > MAX_BASE_DIR_LENGTH) {
+      options.logger.warn({ runDir, instead: tmpdir() }, "the edge's run directory is too deep for unix socket paths; using the system's temporary directory");
+      runDir = tmpdir();
+    }
     if (this.#runAs) checkTraversable(runDir, this.#runAs.uid, options.runAsUser);
     sweepOrphanEngines(runDir, options.logger);
     this.#baseDir = mkdtempSync(path.join(runDir, BASE_DIR_PREFIX));

@@ -41,7 +41,7 @@ export interface EdgeOptions {
   handshakeTimeoutMs?: number;
   /** From checked to the engine's ReadyForQuery, which may wait for the first server login (default 15 s). */
   upstreamTimeoutMs?: number;
-  /** Client connections open at once over both ports (default 10,000; two descriptors each). */
+  /** Client connections open at once over both ports (default 10,000, or what the open file limit holds at two descriptors each). */
   maxConnections?: number;
   /** How long an ended session may take to reach a message boundary and flush its FATAL (default 5 s). */
   terminateTimeoutMs?: number;
@@ -84,7 +84,7 @@ export class Edge {
       ...options,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5_000,
       upstreamTimeoutMs: options.upstreamTimeoutMs ?? 15_000,
-      maxConnections: options.maxConnections ?? 10_000,
+      maxConnections: options.maxConnections ?? defaultMaxConnections(),
       terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
     };
     this.#log = options.logger.child({ component: "edge" });
@@ -119,7 +119,7 @@ export class Edge {
         });
       });
     const limit = openFileLimit();
-    const needed = 2 * this.#options.maxConnections + 256; // a client socket and an engine socket per session
+    const needed = descriptorsFor(this.#options.maxConnections);
     if (limit !== undefined && limit < needed) {
       this.#log.warn({ openFileLimit: limit, maxConnections: this.#options.maxConnections, needed }, "the open file limit is too low for max connections; raise it (ulimit -n) or lower max connections");
     }
@@ -385,6 +385,15 @@ export class Edge {
     this.#cancelsInFlight++;
     void forwardCancel(target.socketPath, key, 30_000).finally(() => this.#cancelsInFlight--);
   }
+}
+
+/** A client socket and an engine socket per session, and room for everything else. */
+const descriptorsFor = (connections: number) => 2 * connections + 256;
+
+/** 10,000 connections, or as many as this process's open file limit holds. */
+function defaultMaxConnections(): number {
+  const limit = openFileLimit();
+  return limit === undefined ? 10_000 : Math.max(1, Math.min(10_000, Math.floor((limit - 256) / 2)));
 }
 
 /** This process's soft limit on open files (RLIMIT_NOFILE), from /proc; undefined where there is none. */

@@ -2,11 +2,11 @@
 // user logs in (with the upstream's TLS settings and address family) and runs `select version()`;
 // with require_user false the manager also runs the auth_query. A failure names the user and what
 // went wrong, in our words: never a password, a stack, nor the query's text.
-import { lookup } from "node:dns/promises";
-import { Client, type ClientConfig } from "pg";
+import { Client } from "pg";
 import type { Logger } from "pino";
+import { upstreamClientConfig } from "../db/upstream";
 import { AppError, invalid, type FieldViolation } from "../errors";
-import type { TenantSettings, Upstream } from "./validate";
+import type { TenantSettings } from "./validate";
 
 /** How long a login and its statements may take, each. */
 const CHECK_TIMEOUT_MS = 5_000;
@@ -21,29 +21,6 @@ export interface Login {
 /** `PostgreSQL 15.1 on x86_64…` → `15.1`; `PostgreSQL 14.6 (Debian 14.6-1) on …` → `14.6 (Debian 14.6-1)` (Supavisor's rule). */
 export function serverVersion(version: string): string {
   return version.replace(/^PostgreSQL /, "").replace(/ on .*$/s, "").trim();
-}
-
-async function connection(upstream: Upstream, login: Login): Promise<ClientConfig> {
-  // v4/v6: connect to an address of that family; TLS still checks the name that was given.
-  const host = upstream.ipVersion === "auto" ? upstream.host : (await lookup(upstream.host, { family: upstream.ipVersion === "v4" ? 4 : 6 })).address;
-  const ssl =
-    upstream.tls === "disable"
-      ? false
-      : upstream.tls === "require"
-        ? { rejectUnauthorized: false }
-        : { rejectUnauthorized: true, ca: upstream.ca ?? undefined, servername: upstream.host };
-  return {
-    host,
-    port: upstream.port,
-    database: upstream.database,
-    user: login.dbUser,
-    password: login.password,
-    ssl,
-    connectionTimeoutMillis: CHECK_TIMEOUT_MS,
-    statement_timeout: CHECK_TIMEOUT_MS,
-    query_timeout: CHECK_TIMEOUT_MS,
-    application_name: "qod upstream check",
-  };
 }
 
 /** Why a login or a statement failed, as the client may read it. */
@@ -88,7 +65,7 @@ export async function checkUpstream(settings: TenantSettings, logins: readonly L
   for (const login of logins) {
     let client: Client | undefined;
     try {
-      client = new Client(await connection(settings.upstream, login));
+      client = new Client(await upstreamClientConfig(settings.upstream, login.dbUser, login.password, CHECK_TIMEOUT_MS));
       client.on("error", () => {}); // a connection lost after the check is of no interest
       await client.connect();
       const { rows } = await client.query<{ version: string }>("select version() as version");

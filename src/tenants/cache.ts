@@ -9,14 +9,14 @@
 // died silently is noticed), and no entry lives longer than ENTRY_TTL_MS whatever happens.
 // QOD_TENANT_CACHE_SIZE=0 turns the cache off.
 import { LRUCache } from "lru-cache";
-import type { Logger } from "pino";
 import type { Tenant } from "../../gen/qod/v1/tenant";
 import { sharedResponse } from "../call/shared-response";
-import { listen, type Listener } from "../db/listen";
+import type { NotificationFeed } from "../db/listen";
 
+/** The channel migrations 0004 and 0009's triggers notify with a changed tenant's name. */
 export const TENANT_CHANNEL = "qod_tenant_changed";
 /** The payload that means "every tenant" (a truncated table); never a tenant name. */
-const ALL_TENANTS = "*";
+export const ALL_TENANTS = "*";
 /** The longest a tenant is served from memory, even if a notice was missed. */
 export const ENTRY_TTL_MS = 60_000;
 
@@ -33,9 +33,10 @@ export interface TenantCache {
   stop(): Promise<void>;
 }
 
-export function createTenantCache(stateUrl: string, size: number, logger: Logger): TenantCache {
+/** `feed` is the shared subscription to TENANT_CHANNEL. */
+export function createTenantCache(feed: NotificationFeed, size: number): TenantCache {
   const entries = size > 0 ? new LRUCache<string, Tenant>({ max: size, ttl: ENTRY_TTL_MS }) : undefined;
-  let listener: Listener | undefined;
+  let unsubscribe: (() => void) | undefined;
   let listening = false;
   // Bumped by every change seen: a load that began before a change may hold the old tenant,
   // so it is returned but not kept.
@@ -71,8 +72,8 @@ export function createTenantCache(stateUrl: string, size: number, logger: Logger
       }
     },
     start() {
-      if (!entries || listener) return;
-      listener = listen(stateUrl, TENANT_CHANNEL, logger, {
+      if (!entries || unsubscribe) return;
+      unsubscribe = feed.subscribe({
         notify: (name) => (name === ALL_TENANTS ? dropAll() : forget(name)),
         listening: () => {
           dropAll(); // notices sent while not listening are lost
@@ -87,8 +88,8 @@ export function createTenantCache(stateUrl: string, size: number, logger: Logger
     async stop() {
       listening = false;
       dropAll();
-      await listener?.close();
-      listener = undefined;
+      unsubscribe?.();
+      unsubscribe = undefined;
     },
   };
 }

@@ -3,7 +3,7 @@ import type { CommonQueryMethods } from "slonik";
 import { findTenantByName } from "./queries";
 import { toTenantRef, type TenantRef } from "./rows";
 
-export { createTenantCache, type TenantCache } from "./cache";
+export { ALL_TENANTS, createTenantCache, TENANT_CHANNEL, type TenantCache } from "./cache";
 export { tenantHandlers } from "./handlers";
 export { AUTH_PROVIDERS, type AuthProvider, type OidcProvider, type TenantRef } from "./rows";
 

@@ -6,10 +6,12 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import { createApp } from "../../src/app";
+import { generateSelfSignedCertificate, type CertificatePair } from "../../src/edge/tls";
 import { loadConfig, type Config } from "../../src/config";
 import { pgUrl } from "../../src/db/pool";
 import { connectState, type StateDatabase } from "../../src/db/state";
 import { clientsFor, type Clients } from "./clients";
+import { PGBOUNCER } from "./edge";
 import { createTestDatabase, dropDatabase, quietLogger, sharedPostgres } from "./postgres";
 
 export const TEST_API_KEY = "test-api-key-0123456789abcdef";
@@ -31,6 +33,8 @@ export interface TestApp {
   clients: Clients;
   /** Resolves when the service's reconciler has finished the pass it runs at start. */
   reconciled: Promise<void>;
+  /** The data plane's ports, when the app runs it (the `edge` option). */
+  edge: { transactionPort: number; sessionPort: number } | undefined;
   /** Stops the service and starts a new one on the same state database (a process restart). */
   restart(): Promise<TestApp>;
   /** Starts another replica on the same state database; its stop() leaves the database alone. */
@@ -40,6 +44,8 @@ export interface TestApp {
 
 export interface TestAppOptions {
   env?: Record<string, string>;
+  /** Runs the data plane too (on ports the kernel picks), with TLS from a test certificate. */
+  edge?: boolean;
   /** The service's logger (quiet by default); tests that read the logs pass their own. */
   logger?: Logger;
 }
@@ -51,6 +57,10 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
     QOD_GRPC_PORT: "0",
     QOD_HTTP_PORT: "0",
     QOD_SUPAVISOR_HTTP_PORT: "0",
+    // Suites that connect through the data plane turn it on (test/helpers/app.ts startTestApp's edge option).
+    QOD_EDGE: "off",
+    QOD_EDGE_TX_PORT: "0",
+    QOD_EDGE_SESSION_PORT: "0",
     QOD_HOST: "127.0.0.1",
     QOD_DATA_DIR: dataDir,
     QOD_PG_HOST: target.host,
@@ -70,10 +80,14 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
   };
 }
 
+let certificate: Promise<CertificatePair> | undefined;
+/** One self-signed certificate per run for the data plane's TLS. */
+export const testCertificate = (): Promise<CertificatePair> => (certificate ??= generateSelfSignedCertificate({ hosts: ["localhost", "127.0.0.1"] }));
+
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const dataDir = mkdtempSync(path.join(tmpdir(), "qod-test-data-"));
-  return launch(database, dataDir, options);
+  return launch(database, dataDir, { ...options, env: { ...(options.edge && { QOD_EDGE: "on" }), ...options.env } });
 }
 
 async function launch(database: string, dataDir: string, options: TestAppOptions, ownsDatabase = true): Promise<TestApp> {
@@ -81,8 +95,10 @@ async function launch(database: string, dataDir: string, options: TestAppOptions
   const config = loadConfig(testEnv(database, dataDir, options.env));
   const state = await connectState(pgUrl(postgres.target, database), quietLogger, config.pgPoolSize);
   const { pool } = state;
-  const app = createApp({ config, state, target: postgres.target, logger: options.logger ?? quietLogger });
-  const { grpcPort, httpPort, reconciled } = await app.start();
+  const edge = options.edge ? { pgbouncerBinary: PGBOUNCER, tls: await testCertificate() } : undefined;
+  const app = createApp({ config, state, target: postgres.target, logger: options.logger ?? quietLogger, ...(edge && { edge }) });
+  const started = await app.start();
+  const { grpcPort, httpPort, reconciled } = started;
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const clients = clientsFor(grpcAddress);
   const halt = async () => {
@@ -101,6 +117,7 @@ async function launch(database: string, dataDir: string, options: TestAppOptions
     httpBase: `http://127.0.0.1:${httpPort}`,
     clients,
     reconciled,
+    edge: started.edge,
     async restart() {
       await halt();
       return launch(database, dataDir, options, ownsDatabase);

@@ -7,7 +7,7 @@ import { status } from "@grpc/grpc-js";
 import type { DatabasePool } from "slonik";
 import { z } from "zod";
 import { sql } from "../../src/db/sql";
-import { newId } from "../../src/ids";
+import { insertDatabaseRow } from "./fixtures";
 import type { Clients } from "./clients";
 
 export type ServiceKey = "tenants" | "databases" | "pools" | "auth";
@@ -106,6 +106,18 @@ export const BOLA_CASES: readonly BolaCase[] = [
   },
   { rpc: "qod.v1.PoolService/ListPools", service: "pools", method: "listPools", request: (f, t) => ({ tenant: tenantOf(f, t), ...pageOf(t) }) },
   { rpc: "qod.v1.PoolService/DeletePool", service: "pools", method: "deletePool", request: (f, t) => ({ tenant: tenantOf(f, t), pool: nameOf(t, f.bPool) }) },
+  {
+    rpc: "qod.v1.PoolService/SetPoolDisabled",
+    service: "pools",
+    method: "setPoolDisabled",
+    request: (f, t) => ({ tenant: tenantOf(f, t), pool: nameOf(t, f.bPool), disabled: true }),
+  },
+  {
+    rpc: "qod.v1.PoolService/ScalePool",
+    service: "pools",
+    method: "scalePool",
+    request: (f, t) => ({ tenant: tenantOf(f, t), pool: nameOf(t, f.bPool), size: t === "invalid" ? 0 : 5 }),
+  },
 
   {
     rpc: "qod.v1.AuthService/CreateUser",
@@ -133,8 +145,8 @@ export const BOLA_LISTS: readonly BolaList[] = [
 
 /**
  * Builds A and B with an admin each, and B's database, pool and an access token, through the
- * API with the static key. B's database row is written with SQL (kind `memory`, READY): it
- * only has to exist, and DatabaseService may not be there yet.
+ * API with the static key. B's database is written directly (a READY ducklake row over an empty
+ * Postgres database, test/helpers/fixtures.ts): provisioning a catalog is not what is tested.
  */
 export async function createBolaFixture(clients: Clients, pool: DatabasePool, prefix: string): Promise<BolaFixture> {
   const a = `${prefix}_a`;
@@ -146,9 +158,7 @@ export async function createBolaFixture(clients: Clients, pool: DatabasePool, pr
   for (const name of [a, b]) await clients.tenants.createTenant({ name });
   await clients.auth.createUser({ tenant: a, username: "attacker", password: "attacker-password", role: "admin" });
   await clients.auth.createUser({ tenant: b, username: bUser, password: bPassword, role: "admin" });
-  await pool.query(sql.typeAlias("void")`
-    INSERT INTO databases (id, tenant, name, suffix, kind, status)
-    VALUES (${newId("td")}, ${b}, ${`${b}_${bDatabase}`}, ${bDatabase}, 'memory', 'READY')`);
+  await insertDatabaseRow(pool, b, bDatabase);
   await clients.pools.createPool({ tenant: b, tenantDb: bDatabase, pool: bPool, size: 1 });
   const victim = await clients.auth.login({ tenant: b, username: bUser, password: bPassword }, {});
   await clients.auth.createAccessToken({ name: `${b} token` }, { apiKey: victim.token });
@@ -163,7 +173,7 @@ export async function bolaVictimState(pool: DatabasePool, f: BolaFixture): Promi
   )`
     SELECT t.disabled, t.auth_provider,
            ARRAY(SELECT d.name FROM databases d WHERE d.tenant = t.name ORDER BY d.name) AS databases,
-           ARRAY(SELECT p.name FROM pools p WHERE p.tenant = t.name ORDER BY p.name) AS pools,
+           ARRAY(SELECT p.name || ' size ' || p.size || ' disabled ' || p.disabled FROM pools p WHERE p.tenant = t.name ORDER BY p.name) AS pools,
            ARRAY(SELECT u.username FROM users u WHERE u.tenant = t.name ORDER BY u.username) AS users
     FROM tenants t WHERE t.name = ${f.b}`);
 }

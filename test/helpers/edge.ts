@@ -160,12 +160,3 @@ export async function pgConnectError(port: number, user: string, password: strin
   await client.end();
   return undefined;
 }
-
-/** Resolves once `condition` holds (checked every 20 ms), or rejects after `timeoutMs`. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -1,8 +1,11 @@
 // The service as a real child process, started with the node flags of `npm start`, and `buf curl` as an
 // independent gRPC client.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
+import { freePort, processAlive, stopOrphan } from "../../src/db/embedded";
 import { REPO_ROOT, startCommand } from "../../tools/start-command";
+import { quietLogger } from "./postgres";
 import { waitFor } from "./wait";
 
 export { REPO_ROOT };
@@ -32,12 +35,20 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts the service and waits until its health check answers SERVING. */
+/**
+ * Starts the service and waits until its health check answers SERVING. The data plane's ports and
+ * Supavisor's are free ones unless `env` names them.
+ */
 export async function startServerProcess(env: Record<string, string>, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
   const { flags, entry } = startCommand();
+  const ports = {
+    QOD_EDGE_TX_PORT: String(await freePort()),
+    QOD_EDGE_SESSION_PORT: String(await freePort()),
+    QOD_SUPAVISOR_HTTP_PORT: String(await freePort()),
+  };
   const child = spawn(process.execPath, [...flags, entry], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...ports, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -70,4 +81,25 @@ export async function startServerProcess(env: Record<string, string>, grpcPort: 
     await server.kill("SIGKILL");
     throw err;
   }
+}
+
+/** The PgBouncer processes whose config lies under `dataDir` (the engines of a service using it). */
+export function engineProcesses(dataDir: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const [binary, ini] = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (binary?.endsWith("pgbouncer") && ini?.startsWith(`${dataDir}/`)) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** After a test's service: what a SIGKILLed one left running (embedded Postgres, engines) is stopped, its directory removed. */
+export async function removeServerData(dataDir: string): Promise<void> {
+  await stopOrphan(path.join(dataDir, "pg"), quietLogger);
+  for (const pid of engineProcesses(dataDir)) if (processAlive(pid)) process.kill(pid, "SIGKILL");
+  rmSync(dataDir, { recursive: true, force: true });
 }

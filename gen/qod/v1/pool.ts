@@ -24,7 +24,12 @@ export const protobufPackage = "qod.v1";
 
 export const protobufFileName = "qod/v1/pool.proto";
 
-/** A pool as the API shows it. */
+/**
+ * A pool as the API shows it: a route of the data plane. Through port 6543 (transaction mode) a
+ * client gets a server connection per transaction, so session state (SET, advisory locks, temporary
+ * tables, named prepared statements of the extended protocol) does not carry over; through port
+ * 5432 (session mode) it keeps one for its whole session.
+ */
 export interface Pool {
   /** Server-assigned id, `p-` followed by 32 hex digits. */
   id: string;
@@ -34,12 +39,56 @@ export interface Pool {
   tenantDb: string;
   /** The pool's name, unique within its tenant. */
   pool: string;
-  /** Number of nodes the data plane should run for the pool. */
+  /** Server connections to the database, per pooler and per mode (transaction, session). */
   size: number;
-  /** True when the owning tenant is disabled: the data plane refuses new connections. */
+  /** True when the pool or its tenant is disabled: the data plane refuses new sessions. */
   disabled: boolean;
   /** When the pool was registered. */
-  createTime?: Date | undefined;
+  createTime?:
+    | Date
+    | undefined;
+  /** The pool's password: only in CreatePool's reply (generated unless given), never again. */
+  password?:
+    | string
+    | undefined;
+  /** The user name clients connect as: `<pool>.<tenant>`. */
+  user: string;
+  /**
+   * The database name clients ask for (a provisioned database's full name, or a Supavisor
+   * tenant's `db_database`).
+   */
+  database: string;
+  /** Whether the pool itself is disabled (SetPoolDisabled), whatever its tenant. */
+  poolDisabled: boolean;
+  /** Client sessions at once through the pool (each pooler); more are refused. */
+  maxClients: number;
+  /**
+   * Whether clients can connect through it: false while its Postgres role is being made or
+   * dropped, or for a pool registered before pools had credentials.
+   */
+  ready: boolean;
+  /** Live figures from this replica's pooler (empty when its data plane is off). */
+  stats?: PoolStats | undefined;
+}
+
+/** Live figures of a pool in one replica's pooler, both modes together. */
+export interface PoolStats {
+  /** Client sessions open through the pool. */
+  clients: number;
+  /** Clients running a transaction (or, in session mode, holding a server connection). */
+  clientsActive: number;
+  /** Clients waiting for a server connection. */
+  clientsWaiting: number;
+  /** Server connections in use. */
+  serversActive: number;
+  /** Server connections idle in the pool. */
+  serversIdle: number;
+  /** Transactions served since the pooler started. */
+  transactions: string;
+  /** Queries served since the pooler started. */
+  queries: string;
+  /** Time clients spent waiting for a server connection, in microseconds, since the pooler started. */
+  waitTimeUs: string;
 }
 
 /** Request of CreatePool. */
@@ -50,8 +99,12 @@ export interface CreatePoolRequest {
   tenantDb: string;
   /** The pool's name, `^[a-z][a-z0-9_]{0,62}$`. */
   pool: string;
-  /** Number of nodes, 1 to 64; 0 means 1. */
+  /** Server connections per pooler and mode, 1 to 64; 0 means 1. */
   size: number;
+  /** The pool's password, 12 to 100 characters; empty generates one (returned in the reply). */
+  password: string;
+  /** Client sessions at once through the pool (each pooler), 1 to 10000; 0 means 100. */
+  maxClients: number;
 }
 
 /** Request of ListPools. */
@@ -84,8 +137,43 @@ export interface DeletePoolRequest {
 export interface DeletePoolResponse {
 }
 
+/** Request of SetPoolDisabled. */
+export interface SetPoolDisabledRequest {
+  /** The owning tenant's name. */
+  tenant: string;
+  /** The pool's name. */
+  pool: string;
+  /** True to refuse new sessions, false to accept them again. */
+  disabled: boolean;
+}
+
+/** Request of ScalePool. */
+export interface ScalePoolRequest {
+  /** The owning tenant's name. */
+  tenant: string;
+  /** The pool's name. */
+  pool: string;
+  /** The new size: 1 to 64 for a pool CreatePool made, 1 to 1000 for a Supavisor user. */
+  size: number;
+}
+
 function createBasePool(): Pool {
-  return { id: "", tenant: "", tenantDb: "", pool: "", size: 0, disabled: false, createTime: undefined };
+  return {
+    id: "",
+    tenant: "",
+    tenantDb: "",
+    pool: "",
+    size: 0,
+    disabled: false,
+    createTime: undefined,
+    password: undefined,
+    user: "",
+    database: "",
+    poolDisabled: false,
+    maxClients: 0,
+    ready: false,
+    stats: undefined,
+  };
 }
 
 export const Pool: MessageFns<Pool> = {
@@ -110,6 +198,27 @@ export const Pool: MessageFns<Pool> = {
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(58).fork()).join();
+    }
+    if (message.password !== undefined) {
+      writer.uint32(66).string(message.password);
+    }
+    if (message.user !== "") {
+      writer.uint32(74).string(message.user);
+    }
+    if (message.database !== "") {
+      writer.uint32(82).string(message.database);
+    }
+    if (message.poolDisabled !== false) {
+      writer.uint32(88).bool(message.poolDisabled);
+    }
+    if (message.maxClients !== 0) {
+      writer.uint32(96).int32(message.maxClients);
+    }
+    if (message.ready !== false) {
+      writer.uint32(104).bool(message.ready);
+    }
+    if (message.stats !== undefined) {
+      PoolStats.encode(message.stats, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -183,6 +292,62 @@ export const Pool: MessageFns<Pool> = {
             message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.database = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.poolDisabled = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.maxClients = reader.int32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.ready = reader.bool();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.stats = PoolStats.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -212,6 +377,21 @@ export const Pool: MessageFns<Pool> = {
         : isSet(object.create_time)
         ? fromJsonTimestamp(object.create_time)
         : undefined,
+      password: isSet(object.password) ? globalThis.String(object.password) : undefined,
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      database: isSet(object.database) ? globalThis.String(object.database) : "",
+      poolDisabled: isSet(object.poolDisabled)
+        ? globalThis.Boolean(object.poolDisabled)
+        : isSet(object.pool_disabled)
+        ? globalThis.Boolean(object.pool_disabled)
+        : false,
+      maxClients: isSet(object.maxClients)
+        ? globalThis.Number(object.maxClients)
+        : isSet(object.max_clients)
+        ? globalThis.Number(object.max_clients)
+        : 0,
+      ready: isSet(object.ready) ? globalThis.Boolean(object.ready) : false,
+      stats: isSet(object.stats) ? PoolStats.fromJSON(object.stats) : undefined,
     };
   },
 
@@ -238,6 +418,27 @@ export const Pool: MessageFns<Pool> = {
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
+    if (message.password !== undefined) {
+      obj.password = message.password;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.database !== "") {
+      obj.database = message.database;
+    }
+    if (message.poolDisabled !== false) {
+      obj.poolDisabled = message.poolDisabled;
+    }
+    if (message.maxClients !== 0) {
+      obj.maxClients = Math.round(message.maxClients);
+    }
+    if (message.ready !== false) {
+      obj.ready = message.ready;
+    }
+    if (message.stats !== undefined) {
+      obj.stats = PoolStats.toJSON(message.stats);
+    }
     return obj;
   },
 
@@ -253,12 +454,231 @@ export const Pool: MessageFns<Pool> = {
     message.size = object.size ?? 0;
     message.disabled = object.disabled ?? false;
     message.createTime = object.createTime ?? undefined;
+    message.password = object.password ?? undefined;
+    message.user = object.user ?? "";
+    message.database = object.database ?? "";
+    message.poolDisabled = object.poolDisabled ?? false;
+    message.maxClients = object.maxClients ?? 0;
+    message.ready = object.ready ?? false;
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? PoolStats.fromPartial(object.stats)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePoolStats(): PoolStats {
+  return {
+    clients: 0,
+    clientsActive: 0,
+    clientsWaiting: 0,
+    serversActive: 0,
+    serversIdle: 0,
+    transactions: "0",
+    queries: "0",
+    waitTimeUs: "0",
+  };
+}
+
+export const PoolStats: MessageFns<PoolStats> = {
+  encode(message: PoolStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clients !== 0) {
+      writer.uint32(8).int32(message.clients);
+    }
+    if (message.clientsActive !== 0) {
+      writer.uint32(16).int32(message.clientsActive);
+    }
+    if (message.clientsWaiting !== 0) {
+      writer.uint32(24).int32(message.clientsWaiting);
+    }
+    if (message.serversActive !== 0) {
+      writer.uint32(32).int32(message.serversActive);
+    }
+    if (message.serversIdle !== 0) {
+      writer.uint32(40).int32(message.serversIdle);
+    }
+    if (message.transactions !== "0") {
+      writer.uint32(48).int64(message.transactions);
+    }
+    if (message.queries !== "0") {
+      writer.uint32(56).int64(message.queries);
+    }
+    if (message.waitTimeUs !== "0") {
+      writer.uint32(64).int64(message.waitTimeUs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PoolStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePoolStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.clients = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.clientsActive = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.clientsWaiting = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.serversActive = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.serversIdle = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.transactions = reader.int64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.queries = reader.int64().toString();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.waitTimeUs = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PoolStats {
+    return {
+      clients: isSet(object.clients) ? globalThis.Number(object.clients) : 0,
+      clientsActive: isSet(object.clientsActive)
+        ? globalThis.Number(object.clientsActive)
+        : isSet(object.clients_active)
+        ? globalThis.Number(object.clients_active)
+        : 0,
+      clientsWaiting: isSet(object.clientsWaiting)
+        ? globalThis.Number(object.clientsWaiting)
+        : isSet(object.clients_waiting)
+        ? globalThis.Number(object.clients_waiting)
+        : 0,
+      serversActive: isSet(object.serversActive)
+        ? globalThis.Number(object.serversActive)
+        : isSet(object.servers_active)
+        ? globalThis.Number(object.servers_active)
+        : 0,
+      serversIdle: isSet(object.serversIdle)
+        ? globalThis.Number(object.serversIdle)
+        : isSet(object.servers_idle)
+        ? globalThis.Number(object.servers_idle)
+        : 0,
+      transactions: isSet(object.transactions) ? globalThis.String(object.transactions) : "0",
+      queries: isSet(object.queries) ? globalThis.String(object.queries) : "0",
+      waitTimeUs: isSet(object.waitTimeUs)
+        ? globalThis.String(object.waitTimeUs)
+        : isSet(object.wait_time_us)
+        ? globalThis.String(object.wait_time_us)
+        : "0",
+    };
+  },
+
+  toJSON(message: PoolStats): unknown {
+    const obj: any = {};
+    if (message.clients !== 0) {
+      obj.clients = Math.round(message.clients);
+    }
+    if (message.clientsActive !== 0) {
+      obj.clientsActive = Math.round(message.clientsActive);
+    }
+    if (message.clientsWaiting !== 0) {
+      obj.clientsWaiting = Math.round(message.clientsWaiting);
+    }
+    if (message.serversActive !== 0) {
+      obj.serversActive = Math.round(message.serversActive);
+    }
+    if (message.serversIdle !== 0) {
+      obj.serversIdle = Math.round(message.serversIdle);
+    }
+    if (message.transactions !== "0") {
+      obj.transactions = message.transactions;
+    }
+    if (message.queries !== "0") {
+      obj.queries = message.queries;
+    }
+    if (message.waitTimeUs !== "0") {
+      obj.waitTimeUs = message.waitTimeUs;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PoolStats>, I>>(base?: I): PoolStats {
+    return PoolStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PoolStats>, I>>(object: I): PoolStats {
+    const message = createBasePoolStats();
+    message.clients = object.clients ?? 0;
+    message.clientsActive = object.clientsActive ?? 0;
+    message.clientsWaiting = object.clientsWaiting ?? 0;
+    message.serversActive = object.serversActive ?? 0;
+    message.serversIdle = object.serversIdle ?? 0;
+    message.transactions = object.transactions ?? "0";
+    message.queries = object.queries ?? "0";
+    message.waitTimeUs = object.waitTimeUs ?? "0";
     return message;
   },
 };
 
 function createBaseCreatePoolRequest(): CreatePoolRequest {
-  return { tenant: "", tenantDb: "", pool: "", size: 0 };
+  return { tenant: "", tenantDb: "", pool: "", size: 0, password: "", maxClients: 0 };
 }
 
 export const CreatePoolRequest: MessageFns<CreatePoolRequest> = {
@@ -274,6 +694,12 @@ export const CreatePoolRequest: MessageFns<CreatePoolRequest> = {
     }
     if (message.size !== 0) {
       writer.uint32(32).int32(message.size);
+    }
+    if (message.password !== "") {
+      writer.uint32(42).string(message.password);
+    }
+    if (message.maxClients !== 0) {
+      writer.uint32(48).int32(message.maxClients);
     }
     return writer;
   },
@@ -323,6 +749,22 @@ export const CreatePoolRequest: MessageFns<CreatePoolRequest> = {
             message.size = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxClients = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -345,6 +787,12 @@ export const CreatePoolRequest: MessageFns<CreatePoolRequest> = {
         : "",
       pool: isSet(object.pool) ? globalThis.String(object.pool) : "",
       size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      password: isSet(object.password) ? globalThis.String(object.password) : "",
+      maxClients: isSet(object.maxClients)
+        ? globalThis.Number(object.maxClients)
+        : isSet(object.max_clients)
+        ? globalThis.Number(object.max_clients)
+        : 0,
     };
   },
 
@@ -362,6 +810,12 @@ export const CreatePoolRequest: MessageFns<CreatePoolRequest> = {
     if (message.size !== 0) {
       obj.size = Math.round(message.size);
     }
+    if (message.password !== "") {
+      obj.password = message.password;
+    }
+    if (message.maxClients !== 0) {
+      obj.maxClients = Math.round(message.maxClients);
+    }
     return obj;
   },
 
@@ -374,6 +828,8 @@ export const CreatePoolRequest: MessageFns<CreatePoolRequest> = {
     message.tenantDb = object.tenantDb ?? "";
     message.pool = object.pool ?? "";
     message.size = object.size ?? 0;
+    message.password = object.password ?? "";
+    message.maxClients = object.maxClients ?? 0;
     return message;
   },
 };
@@ -713,15 +1169,223 @@ export const DeletePoolResponse: MessageFns<DeletePoolResponse> = {
   },
 };
 
+function createBaseSetPoolDisabledRequest(): SetPoolDisabledRequest {
+  return { tenant: "", pool: "", disabled: false };
+}
+
+export const SetPoolDisabledRequest: MessageFns<SetPoolDisabledRequest> = {
+  encode(message: SetPoolDisabledRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.pool !== "") {
+      writer.uint32(18).string(message.pool);
+    }
+    if (message.disabled !== false) {
+      writer.uint32(24).bool(message.disabled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPoolDisabledRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPoolDisabledRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pool = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.disabled = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetPoolDisabledRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      pool: isSet(object.pool) ? globalThis.String(object.pool) : "",
+      disabled: isSet(object.disabled) ? globalThis.Boolean(object.disabled) : false,
+    };
+  },
+
+  toJSON(message: SetPoolDisabledRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.pool !== "") {
+      obj.pool = message.pool;
+    }
+    if (message.disabled !== false) {
+      obj.disabled = message.disabled;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetPoolDisabledRequest>, I>>(base?: I): SetPoolDisabledRequest {
+    return SetPoolDisabledRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetPoolDisabledRequest>, I>>(object: I): SetPoolDisabledRequest {
+    const message = createBaseSetPoolDisabledRequest();
+    message.tenant = object.tenant ?? "";
+    message.pool = object.pool ?? "";
+    message.disabled = object.disabled ?? false;
+    return message;
+  },
+};
+
+function createBaseScalePoolRequest(): ScalePoolRequest {
+  return { tenant: "", pool: "", size: 0 };
+}
+
+export const ScalePoolRequest: MessageFns<ScalePoolRequest> = {
+  encode(message: ScalePoolRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.pool !== "") {
+      writer.uint32(18).string(message.pool);
+    }
+    if (message.size !== 0) {
+      writer.uint32(24).int32(message.size);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScalePoolRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScalePoolRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pool = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.size = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScalePoolRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      pool: isSet(object.pool) ? globalThis.String(object.pool) : "",
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+    };
+  },
+
+  toJSON(message: ScalePoolRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.pool !== "") {
+      obj.pool = message.pool;
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScalePoolRequest>, I>>(base?: I): ScalePoolRequest {
+    return ScalePoolRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScalePoolRequest>, I>>(object: I): ScalePoolRequest {
+    const message = createBaseScalePoolRequest();
+    message.tenant = object.tenant ?? "";
+    message.pool = object.pool ?? "";
+    message.size = object.size ?? 0;
+    return message;
+  },
+};
+
 /**
- * PoolService is the registry of pools: what query clients connect to. A pool belongs to
- * exactly one database of its tenant. No nodes are run by this service.
+ * PoolService manages pools: the routes of the data plane (SPEC §10) that query clients connect
+ * through, `psql postgresql://<pool>.<tenant>:<password>@<host>:6543/<database>` (6543 pools per
+ * transaction, 5432 per session). A pool belongs to exactly one database of its tenant: a
+ * provisioned ducklake database (CreatePool makes its Postgres role) or a Supavisor tenant's
+ * upstream (its users are pools, made by SupavisorService). Named prepared statements do not work
+ * in transaction mode (PgBouncer 1.18); use the session port for clients that need them.
  */
 export type PoolServiceService = typeof PoolServiceService;
 export const PoolServiceService = {
   /**
-   * Registers a pool on a database of the tenant. A duplicate pool name in the tenant answers
-   * ALREADY_EXISTS (reason `exists`).
+   * Creates a pool on a ducklake database of the tenant: a Postgres role for it on that
+   * database's server (LOGIN, rights on that database only, never a superuser), with the caller's
+   * password or a generated one, returned once in this reply. A duplicate pool name in the
+   * tenant answers ALREADY_EXISTS (reason `exists`).
    */
   createPool: {
     path: "/qod.v1.PoolService/CreatePool" as const,
@@ -732,7 +1396,7 @@ export const PoolServiceService = {
     responseSerialize: (value: Pool): Buffer => Buffer.from(Pool.encode(value).finish()),
     responseDeserialize: (value: Buffer): Pool => Pool.decode(value),
   },
-  /** Lists a tenant's pools, ordered by name. */
+  /** Lists a tenant's pools, ordered by name, each with the live figures of this replica's pooler. */
   listPools: {
     path: "/qod.v1.PoolService/ListPools" as const,
     requestStream: false as const,
@@ -742,7 +1406,11 @@ export const PoolServiceService = {
     responseSerialize: (value: ListPoolsResponse): Buffer => Buffer.from(ListPoolsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListPoolsResponse => ListPoolsResponse.decode(value),
   },
-  /** Removes a pool from the registry. */
+  /**
+   * Deletes a pool: its open sessions are closed, its route removed and (for a pool CreatePool
+   * made) its Postgres role dropped, objects it owns passing to the database's owner. Also served
+   * at upstream QOD's `POST /api/pool/stop`.
+   */
   deletePool: {
     path: "/qod.v1.PoolService/DeletePool" as const,
     requestStream: false as const,
@@ -752,24 +1420,63 @@ export const PoolServiceService = {
     responseSerialize: (value: DeletePoolResponse): Buffer => Buffer.from(DeletePoolResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeletePoolResponse => DeletePoolResponse.decode(value),
   },
+  /** Disables or re-enables a pool: a disabled pool refuses new sessions; open ones continue. */
+  setPoolDisabled: {
+    path: "/qod.v1.PoolService/SetPoolDisabled" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPoolDisabledRequest): Buffer =>
+      Buffer.from(SetPoolDisabledRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPoolDisabledRequest => SetPoolDisabledRequest.decode(value),
+    responseSerialize: (value: Pool): Buffer => Buffer.from(Pool.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Pool => Pool.decode(value),
+  },
+  /**
+   * Changes a pool's size (server connections per pooler and mode), live: the pooler is reloaded
+   * without dropping any client.
+   */
+  scalePool: {
+    path: "/qod.v1.PoolService/ScalePool" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ScalePoolRequest): Buffer => Buffer.from(ScalePoolRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ScalePoolRequest => ScalePoolRequest.decode(value),
+    responseSerialize: (value: Pool): Buffer => Buffer.from(Pool.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Pool => Pool.decode(value),
+  },
 } as const;
 
 export interface PoolServiceServer extends UntypedServiceImplementation {
   /**
-   * Registers a pool on a database of the tenant. A duplicate pool name in the tenant answers
-   * ALREADY_EXISTS (reason `exists`).
+   * Creates a pool on a ducklake database of the tenant: a Postgres role for it on that
+   * database's server (LOGIN, rights on that database only, never a superuser), with the caller's
+   * password or a generated one, returned once in this reply. A duplicate pool name in the
+   * tenant answers ALREADY_EXISTS (reason `exists`).
    */
   createPool: handleUnaryCall<CreatePoolRequest, Pool>;
-  /** Lists a tenant's pools, ordered by name. */
+  /** Lists a tenant's pools, ordered by name, each with the live figures of this replica's pooler. */
   listPools: handleUnaryCall<ListPoolsRequest, ListPoolsResponse>;
-  /** Removes a pool from the registry. */
+  /**
+   * Deletes a pool: its open sessions are closed, its route removed and (for a pool CreatePool
+   * made) its Postgres role dropped, objects it owns passing to the database's owner. Also served
+   * at upstream QOD's `POST /api/pool/stop`.
+   */
   deletePool: handleUnaryCall<DeletePoolRequest, DeletePoolResponse>;
+  /** Disables or re-enables a pool: a disabled pool refuses new sessions; open ones continue. */
+  setPoolDisabled: handleUnaryCall<SetPoolDisabledRequest, Pool>;
+  /**
+   * Changes a pool's size (server connections per pooler and mode), live: the pooler is reloaded
+   * without dropping any client.
+   */
+  scalePool: handleUnaryCall<ScalePoolRequest, Pool>;
 }
 
 export interface PoolServiceClient extends Client {
   /**
-   * Registers a pool on a database of the tenant. A duplicate pool name in the tenant answers
-   * ALREADY_EXISTS (reason `exists`).
+   * Creates a pool on a ducklake database of the tenant: a Postgres role for it on that
+   * database's server (LOGIN, rights on that database only, never a superuser), with the caller's
+   * password or a generated one, returned once in this reply. A duplicate pool name in the
+   * tenant answers ALREADY_EXISTS (reason `exists`).
    */
   createPool(
     request: CreatePoolRequest,
@@ -786,7 +1493,7 @@ export interface PoolServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Pool) => void,
   ): ClientUnaryCall;
-  /** Lists a tenant's pools, ordered by name. */
+  /** Lists a tenant's pools, ordered by name, each with the live figures of this replica's pooler. */
   listPools(
     request: ListPoolsRequest,
     callback: (error: ServiceError | null, response: ListPoolsResponse) => void,
@@ -802,7 +1509,11 @@ export interface PoolServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListPoolsResponse) => void,
   ): ClientUnaryCall;
-  /** Removes a pool from the registry. */
+  /**
+   * Deletes a pool: its open sessions are closed, its route removed and (for a pool CreatePool
+   * made) its Postgres role dropped, objects it owns passing to the database's owner. Also served
+   * at upstream QOD's `POST /api/pool/stop`.
+   */
   deletePool(
     request: DeletePoolRequest,
     callback: (error: ServiceError | null, response: DeletePoolResponse) => void,
@@ -817,6 +1528,38 @@ export interface PoolServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeletePoolResponse) => void,
+  ): ClientUnaryCall;
+  /** Disables or re-enables a pool: a disabled pool refuses new sessions; open ones continue. */
+  setPoolDisabled(
+    request: SetPoolDisabledRequest,
+    callback: (error: ServiceError | null, response: Pool) => void,
+  ): ClientUnaryCall;
+  setPoolDisabled(
+    request: SetPoolDisabledRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Pool) => void,
+  ): ClientUnaryCall;
+  setPoolDisabled(
+    request: SetPoolDisabledRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Pool) => void,
+  ): ClientUnaryCall;
+  /**
+   * Changes a pool's size (server connections per pooler and mode), live: the pooler is reloaded
+   * without dropping any client.
+   */
+  scalePool(request: ScalePoolRequest, callback: (error: ServiceError | null, response: Pool) => void): ClientUnaryCall;
+  scalePool(
+    request: ScalePoolRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Pool) => void,
+  ): ClientUnaryCall;
+  scalePool(
+    request: ScalePoolRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Pool) => void,
   ): ClientUnaryCall;
 }
 
