@@ -313,6 +313,8 @@ export class Edge {
     const tenant = this.#state.tenants.get(identity.tenant);
     const entry = tenant?.pools.get(identity.user);
     if (!tenant || !entry || entry.pool.verifier !== known.pool.verifier) throw new HandshakeRefused(fatal.authFailed(startupUser));
+    // Held until the engine's greeting (or a refusal) follows, so both go out in one write.
+    conn.socket.cork();
     conn.send(authenticationSaslFinal(serverFinal));
     const refusal = admissionRefusal({
       tenant: tenant.tenant,

@@ -71,6 +71,7 @@ export class Session {
     upstream.on("close", this.#upstreamClosed);
     upstream.on("error", this.#upstreamClosed);
     const keepReading = this.#fromUpstream(greeting);
+    while (this.#client.writableCorked > 0) this.#client.uncork(); // the SASL final message and the greeting, together
     if (this.#done) return;
     engine.receive(this.#fromUpstream);
     if (keepReading && !this.#held) upstream.resume(); // else the client's "drain" (or terminate) resumes it
