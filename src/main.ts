@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     ...(edgeOn ? [{ variable: "QOD_EDGE_SESSION_PORT", host: config.edge.host, port: config.edge.sessionPort }] : []),
   ]);
   if (busy.length > 0) {
-    process.stderr.write(`${busy.join("\n")}: stop what uses it or choose another port\n`);
+    process.stderr.write(`${busy.join("\n")}: choose another port, or stop what uses it\n`);
     process.exit(2);
   }
   const edge = edgeOn ? await prepareDataPlane(config, logger) : undefined;

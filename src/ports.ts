@@ -17,8 +17,17 @@ function free({ host, port }: Listening): Promise<boolean> {
   });
 }
 
-/** The messages of the ports in use, e.g. `QOD_GRPC_PORT=50051 is in use on 127.0.0.1`; port 0 picks a free one. */
+const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
+const overlap = (a: Listening, b: Listening) => a.port === b.port && (a.host === b.host || WILDCARDS.has(a.host) || WILDCARDS.has(b.host));
+
+/**
+ * The messages of the ports in use, e.g. `QOD_GRPC_PORT=50051 is in use on 127.0.0.1`, or given
+ * to two listeners; port 0 picks a free one.
+ */
 export async function portsInUse(listening: readonly Listening[]): Promise<string[]> {
-  const checks = await Promise.all(listening.filter((l) => l.port !== 0).map(async (l) => ((await free(l)) ? undefined : `${l.variable}=${l.port} is in use on ${l.host}`)));
+  const fixed = listening.filter((l) => l.port !== 0);
+  const twice = fixed.flatMap((l, i) => fixed.slice(0, i).filter((earlier) => overlap(earlier, l)).map((earlier) => `${l.variable}=${l.port} is also ${earlier.variable}`));
+  if (twice.length > 0) return twice;
+  const checks = await Promise.all(fixed.map(async (l) => ((await free(l)) ? undefined : `${l.variable}=${l.port} is in use on ${l.host}`)));
   return checks.filter((message) => message !== undefined);
 }

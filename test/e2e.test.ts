@@ -1,5 +1,7 @@
 // The real process, as `npm start` runs it, driven by `buf curl` over reflection.
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -83,5 +85,26 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
     assert.equal(processAlive(pid), false, "embedded Postgres stopped");
     const output = readFileSync(path.join(dataDir, "secrets.json"), "utf8");
     assert.ok(output.length > 0, "generated secrets are kept under QOD_DATA_DIR");
+  });
+
+  it("does not start on a port in use, or on one port given twice, and says which variable to change", async () => {
+    const grpc = await freePort();
+    const blocker = createServer().listen(0, "127.0.0.1");
+    await once(blocker, "listening");
+    const busy = (blocker.address() as AddressInfo).port;
+    try {
+      for (const [extra, message] of [
+        [{ QOD_EDGE_TX_PORT: String(busy) }, `QOD_EDGE_TX_PORT=${busy} is in use on 127.0.0.1`],
+        [{ QOD_EDGE_SESSION_PORT: String(grpc) }, `QOD_EDGE_SESSION_PORT=${grpc} is also QOD_GRPC_PORT`],
+      ] as const) {
+        const failed = await startServerProcess({ ...env, QOD_GRPC_PORT: String(grpc), ...extra }, grpc).then(
+          () => assert.fail("it started"),
+          (err: Error) => err.message,
+        );
+        assert.match(failed, new RegExp(`${message}: choose another port, or stop what uses it`));
+      }
+    } finally {
+      blocker.close();
+    }
   });
 });
