@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import type { PatchSupavisorTenantRequest, SupavisorTenant, SupavisorUser, UpdateSupavisorAuthCredentialsRequest } from "../../gen/qod/v1/supavisor";
 import { IP_VERSIONS, POOL_MODES, type IpVersion, type PoolMode, type UpstreamTlsMode } from "../data-plane";
 import { isOneOf, Violations } from "../validation";
+import type { UpstreamAddress } from "../db/upstream";
 
 const HOST = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$/;
 /** Control characters, and the invisible ones that reorder or hide text. */
@@ -20,16 +21,8 @@ const MAX_CLIENTS = 100_000;
 const MAX_USERS = 100;
 const DEFAULT_ALLOW_LIST = ["0.0.0.0/0", "::/0"];
 
-/** The upstream as stored: where, and how the pooler reaches it. */
-export interface Upstream {
-  host: string;
-  port: number;
-  database: string;
-  tls: UpstreamTlsMode;
-  /** PEM; kept with `verify-full` only. */
-  ca: string | null;
-  ipVersion: IpVersion;
-}
+/** The upstream as stored: where, and how the pooler reaches it (its CA kept with `verify-full` only). */
+export type Upstream = UpstreamAddress;
 
 /** A user (pool) of the tenant. `password` is undefined for a stored user the request did not change. */
 export interface User {
