@@ -114,13 +114,16 @@ export function poolHandlers(deps: PoolDeps): ServiceHandlers<typeof PoolService
     async deletePool(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);
       const { tenant, name } = validatePoolRef(request);
-      const row = await existing(tenant, name);
+      const row = await findPool(pool, tenant, name);
+      if (!row) throw notFound("pool");
       if (!hasOwnRole(row)) {
         if (!(await tenants.changing(tenant, () => inStatement(pool, ctx, (db) => deletePool(db, tenant, name, actorOf(ctx)))))) throw notFound("pool");
         return {};
       }
-      // First out of the data plane (its sessions end), then the role, then the row.
-      const dropping = await tenants.changing(tenant, () => inStatement(pool, ctx, (db) => markPoolDropping(db, tenant, name, actorOf(ctx))));
+      // First out of the data plane (its sessions end), then the role, then the row. A pool already
+      // dropping (a DeletePool interrupted) is finished now rather than by the reconciler.
+      const dropping =
+        row.role_state === "dropping" ? row : await tenants.changing(tenant, () => inStatement(pool, ctx, (db) => markPoolDropping(db, tenant, name, actorOf(ctx))));
       if (!dropping) throw notFound("pool");
       try {
         await roles.dropPoolRole({ databaseId: dropping.database_id, poolId: dropping.id });

@@ -1408,8 +1408,9 @@ export const PoolServiceService = {
   },
   /**
    * Deletes a pool: its open sessions are closed, its route removed and (for a pool CreatePool
-   * made) its Postgres role dropped, objects it owns passing to the database's owner. Also served
-   * at upstream QOD's `POST /api/pool/stop`.
+   * made) its Postgres role dropped, objects it owns passing to the database's group role, which
+   * its other pools share. A delete that was interrupted is finished by calling it again (or by
+   * the reconciler). Also served at upstream QOD's `POST /api/pool/stop`.
    */
   deletePool: {
     path: "/qod.v1.PoolService/DeletePool" as const,
@@ -1458,8 +1459,9 @@ export interface PoolServiceServer extends UntypedServiceImplementation {
   listPools: handleUnaryCall<ListPoolsRequest, ListPoolsResponse>;
   /**
    * Deletes a pool: its open sessions are closed, its route removed and (for a pool CreatePool
-   * made) its Postgres role dropped, objects it owns passing to the database's owner. Also served
-   * at upstream QOD's `POST /api/pool/stop`.
+   * made) its Postgres role dropped, objects it owns passing to the database's group role, which
+   * its other pools share. A delete that was interrupted is finished by calling it again (or by
+   * the reconciler). Also served at upstream QOD's `POST /api/pool/stop`.
    */
   deletePool: handleUnaryCall<DeletePoolRequest, DeletePoolResponse>;
   /** Disables or re-enables a pool: a disabled pool refuses new sessions; open ones continue. */
@@ -1511,8 +1513,9 @@ export interface PoolServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Deletes a pool: its open sessions are closed, its route removed and (for a pool CreatePool
-   * made) its Postgres role dropped, objects it owns passing to the database's owner. Also served
-   * at upstream QOD's `POST /api/pool/stop`.
+   * made) its Postgres role dropped, objects it owns passing to the database's group role, which
+   * its other pools share. A delete that was interrupted is finished by calling it again (or by
+   * the reconciler). Also served at upstream QOD's `POST /api/pool/stop`.
    */
   deletePool(
     request: DeletePoolRequest,
