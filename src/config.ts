@@ -108,6 +108,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   const e = parsed.data;
+  if (e.QOD_SESSION_JWT_SECRET !== undefined && e.QOD_SESSION_JWT_SECRET === e.API_JWT_SECRET) {
+    // One secret for both would let whoever holds API_JWT_SECRET sign sessions, and the reverse.
+    throw new ConfigError("invalid configuration:\n  QOD_SESSION_JWT_SECRET and API_JWT_SECRET must differ: each kind of token needs its own secret");
+  }
   const dataDir = path.resolve(e.QOD_DATA_DIR);
   const pg = e.QOD_PG_URL
     ? pgFromUrl(e.QOD_PG_URL)
