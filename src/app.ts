@@ -11,6 +11,7 @@ import { createLifecycle, createReconciler, createServers, createVault, database
 import { mapDatabaseError } from "./db/errors";
 import type { StateDatabase } from "./db/state";
 import { createGateway } from "./gateway/server";
+import { loadRegistry } from "./gateway/transcode";
 import { poolHandlers } from "./pools";
 import { bindService } from "./server/bind";
 import { createGrpcServer, type GrpcService } from "./server/grpc";
@@ -21,6 +22,7 @@ import { deadlineMiddleware } from "./server/middleware/deadline";
 import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
+import { requestScreens } from "./server/request-screen";
 import { createTenantCache, tenantHandlers } from "./tenants";
 
 export interface AppDeps {
@@ -65,14 +67,15 @@ export function createApp(deps: AppDeps): App {
   const tenantCache = createTenantCache(state.url, config.tenantCacheSize, logger);
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware(logger), errorsMiddleware(mapDatabaseError), deadlineMiddleware, authenticateMiddleware(createAuthenticator(auth))]);
+  const descriptor = readDescriptor();
+  const screens = requestScreens(loadRegistry(descriptor));
   // Every method by path, for the gateway to call in-process.
   const invokers = new Map<string, Invoker>();
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => {
-    const bound = bindService(definition, handlers, wrap, logger);
+    const bound = bindService(definition, handlers, wrap, logger, screens);
     for (const [path, invoke] of bound.invokers) invokers.set(path, invoke);
     return { name, definition: bound.definition, implementation: bound.implementation };
   };
-  const descriptor = readDescriptor();
   const grpc = createGrpcServer(
     [
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool, tenantCache)),

@@ -13,6 +13,7 @@ import type { CallContext } from "../src/call/context";
 import { bindService } from "../src/server/bind";
 import type { Invoker } from "../src/server/invoker";
 import { readDescriptor } from "../src/server/reflection";
+import { requestScreens } from "../src/server/request-screen";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { quietLogger, uniquePrefix } from "./helpers/postgres";
 import { insertDatabaseRow } from "./helpers/fixtures";
@@ -264,7 +265,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
 
   /** A gateway over the stub, with the real in-process dispatch and no middleware. */
   const stubGateway = (options: { maxBodyBytes?: number; deadlineMs?: number } = {}) => {
-    const { invokers } = bindService({ getTenant: TenantServiceService.getTenant }, { getTenant }, (handler) => handler, quietLogger);
+    const { invokers } = bindService({ getTenant: TenantServiceService.getTenant }, { getTenant }, (handler) => handler, quietLogger, requestScreens(loadRegistry(readDescriptor())));
     const unused: Invoker = () => Promise.reject(new Error("not stubbed"));
     return createGateway({
       descriptor: readDescriptor(),
