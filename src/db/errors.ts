@@ -36,7 +36,7 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   pools_database_fkey: { reason: "has_pools", message: "the database has pools; delete them first" },
   pools_size_check: { reason: "invalid_size", message: "the pool size is out of range" },
   users_pkey: null,
-  users_realm_username_key: { reason: "exists", message: "a user with this name already exists" },
+  users_realm_lower_username_key: { reason: "exists", message: "a user with this name (in any case) already exists" },
   users_tenant_fkey: { reason: "not_found", message: "tenant not found" },
   users_role_check: { reason: "invalid_role", message: "the role is not one the service knows" },
   revoked_tokens_pkey: null,
