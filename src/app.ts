@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps): App {
     descriptor,
   );
   // The JSON /api surface: a transcoder, as Envoy is in production, that calls the methods in-process.
-  const gateway = createGateway({ descriptor, invokers, maxBodyBytes: config.maxBodyBytes, logger });
+  const gateway = createGateway({ descriptor, invokers, maxBodyBytes: config.maxBodyBytes, logger, requestTimeoutMs: config.httpRequestTimeoutMs });
 
   return {
     async start() {

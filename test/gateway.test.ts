@@ -273,6 +273,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
       deadlineMs: options.deadlineMs,
       logger: quietLogger,
+      requestTimeoutMs: 30_000,
     });
   };
 
@@ -286,7 +287,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
 
   it("refuses to start with a route whose method has no invoker", () => {
     assert.throws(
-      () => createGateway({ descriptor: readDescriptor(), invokers: new Map(), maxBodyBytes: 1024, logger: quietLogger }),
+      () => createGateway({ descriptor: readDescriptor(), invokers: new Map(), maxBodyBytes: 1024, logger: quietLogger, requestTimeoutMs: 30_000 }),
       /no in-process invoker for \/qod\.v1\./,
     );
   });

@@ -2,7 +2,7 @@
 // (Envoy's Grpc::Utility::grpcToHttpStatus), and the gateway's own rejections ("local
 // replies"), rendered exactly as envoy/envoy.yaml's local_reply_config renders Envoy's.
 import { status as Code } from "@grpc/grpc-js";
-import { codeForReason, ERROR_DOMAIN, type Reason } from "../errors";
+import { clipUtf8, codeForReason, ERROR_DOMAIN, MAX_MESSAGE_BYTES, type Reason } from "../errors";
 
 /** Envoy's table ("from cloud.google.com/apis/design/errors"); unknown codes are 500. */
 export function httpStatusFromGrpc(code: Code): number {
@@ -70,5 +70,5 @@ export function localReplyBody(reply: LocalReply): string {
   const reason = LOCAL_REPLIES[reply.status];
   const code = codeForReason(reason);
   const info = { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: ERROR_DOMAIN, metadata: {} };
-  return JSON.stringify({ code, message: reply.message, details: [info] });
+  return JSON.stringify({ code, message: clipUtf8(reply.message, MAX_MESSAGE_BYTES), details: [info] });
 }

@@ -84,6 +84,9 @@ function responseHeaders(metadata: Metadata): OutgoingHttpHeaders {
 
 const tooLarge = () => new LocalReply(413, "Request rejected because the transcoder's internal buffer size exceeds the configured limit.");
 
+/** The client went away before its request was read: nobody is left to answer. */
+class ClientGone extends Error {}
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (Number(req.headers["content-length"]) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
@@ -97,10 +100,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     req.on("data", onData);
     req.once("end", () => resolve(Buffer.concat(chunks, size)));
-    req.once("error", reject);
-    // `close` follows every request, also one read to its end: only an incomplete one is an error
-    // (and only then is the error, with its stack, worth making).
-    req.once("close", () => req.complete || reject(new LocalReply(400, "the client closed the request")));
+    // A reset mid-body (`aborted`), or a request cut off by the request timeout. `close` follows
+    // every request, also one read to its end: only an incomplete one counts.
+    req.once("error", () => reject(new ClientGone()));
+    req.once("close", () => req.complete || reject(new ClientGone()));
   });
 }
 
@@ -115,6 +118,8 @@ export interface GatewayDeps {
   deadlineMs?: number;
   /** Plain HTTP handlers (probes) answered before the transcoder's routes, besides the API docs. */
   plainRoutes?: readonly PlainRoute[];
+  /** The longest a client may take to send a whole request, headers and body (QOD_HTTP_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs: number;
 }
 
 export interface Gateway {
@@ -124,7 +129,7 @@ export interface Gateway {
   close(graceMs: number): Promise<void>;
 }
 
-export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS, plainRoutes = [] }: GatewayDeps): Gateway {
+export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS, plainRoutes = [], requestTimeoutMs }: GatewayDeps): Gateway {
   const registry = loadRegistry(descriptor);
   const routes = buildRoutes(registry, gatewayServices(registry));
   for (const route of routes.routes) {
@@ -217,6 +222,10 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       const request = transcoder.request(found.route, found.bindings, body);
       reply(res, found.route, await invoke(found.route, request, req, res));
     } catch (err) {
+      if (err instanceof ClientGone) {
+        log.info({ method: req.method, path: (req.url ?? "/").split("?", 1)[0] }, "the client went away before its request was read");
+        return;
+      }
       if (res.headersSent) return;
       const local = err instanceof LocalReply ? err : new LocalReply(500, "internal error");
       if (!(err instanceof LocalReply)) log.error({ err }, "gateway failure");
@@ -226,9 +235,13 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
 
   return {
     listen(host, port) {
-      const server = createServer((req, res) => void handle(req, res));
+      // A request must arrive whole within requestTimeoutMs (Node answers 408 and closes), so a
+      // slow sender cannot hold a connection; the check runs every second, not every 30 s.
+      const server = createServer(
+        { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, KEEP_ALIVE_MS + 1_000), connectionsCheckingInterval: 1_000 },
+        (req, res) => void handle(req, res),
+      );
       server.keepAliveTimeout = KEEP_ALIVE_MS;
-      server.headersTimeout = KEEP_ALIVE_MS + 1_000;
       running = server;
       draining = false;
       return new Promise((resolve, reject) => {

@@ -2,6 +2,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { addReflection } from "./reflection";
+import { transportStatusInterceptor } from "./transport-status";
 
 export interface GrpcService {
   name: string;
@@ -29,7 +30,7 @@ export interface GrpcServer {
 }
 
 export function createGrpcServer(services: readonly GrpcService[], descriptor: Uint8Array): GrpcServer {
-  const server = new Server(GRPC_SERVER_OPTIONS);
+  const server = new Server({ ...GRPC_SERVER_OPTIONS, interceptors: [transportStatusInterceptor] });
   for (const service of services) server.addService(service.definition, service.implementation);
   const names = ["", ...services.map((s) => s.name)];
   const health = new HealthImplementation(Object.fromEntries(names.map((n) => [n, "SERVING" as const])));

@@ -11,9 +11,15 @@ const PROVIDER_KEY: Record<OidcProvider, string> = {
   azure: "tenantId",
   aws: "userPoolId",
 };
-/** Keys any OIDC provider may also carry: the expected audience of its ID tokens. */
-const OPTIONAL_OIDC_KEYS = ["clientId"];
+/** The audience every provider's ID tokens must name: without it a token for any other application of the issuer would pass. */
+const CLIENT_ID_KEY = "clientId";
 const MAX_DISPLAY_NAME = 200;
+/**
+ * Characters a display name may not hold: controls (C0, DEL, C1), and the bidirectional
+ * embeddings, overrides, isolates and marks that make a name read otherwise than it is
+ * (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F).
+ */
+const DISPLAY_NAME_FORBIDDEN = /[\p{Cc}\u202A-\u202E\u2066-\u2069\u200E\u200F]/u;
 const MAX_CONFIG_VALUE = 1024;
 
 function isHttpsUrl(value: string): boolean {
@@ -36,8 +42,8 @@ function validateAuth(v: Violations, providerField: string, provider: string, co
     if (keys.length > 0) v.add(configField, "invalid_auth_config", "must be empty for the db provider");
     return authProvider;
   }
-  const required = ["issuer", PROVIDER_KEY[authProvider]];
-  const allowed = new Set([...required, ...OPTIONAL_OIDC_KEYS]);
+  const required = ["issuer", PROVIDER_KEY[authProvider], CLIENT_ID_KEY];
+  const allowed = new Set(required);
   for (const key of required) {
     if (!config[key]?.trim()) v.add(`${configField}.${key}`, "invalid_auth_config", `is required for ${authProvider}`);
   }
@@ -57,6 +63,7 @@ export function validateCreateTenant(request: CreateTenantRequest): NewTenant {
   const name = v.name(field, field === "id" ? request.id : request.name, "invalid_id");
   const displayName = request.displayName.trim() === "" ? name : request.displayName.trim();
   if (displayName.length > MAX_DISPLAY_NAME) v.add("display_name", "invalid_display_name", `must be at most ${MAX_DISPLAY_NAME} characters`);
+  else if (DISPLAY_NAME_FORBIDDEN.test(displayName)) v.add("display_name", "invalid_display_name", "must hold no control characters or bidirectional formatting characters");
   const authProvider = validateAuth(v, "auth_provider", request.authProvider, "auth_config", request.authConfig);
   v.throwIfAny();
   return { name, displayName, authProvider, authConfig: request.authConfig };
