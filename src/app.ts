@@ -9,6 +9,7 @@ import { authHandlers, createAuthDeps, createAuthenticator, seedAdmin } from "./
 import type { Config, PgTarget } from "./config";
 import { createLifecycle, createReconciler, createServers, createVault, databaseHandlers } from "./databases";
 import { mapDatabaseError } from "./db/errors";
+import { createStateProbe } from "./db/readiness";
 import type { StateDatabase } from "./db/state";
 import { createGateway } from "./gateway/server";
 import { loadRegistry } from "./gateway/transcode";
@@ -45,7 +46,12 @@ export interface Started {
 export interface App {
   /** Starts listening and the reconciler (without waiting for its first pass). */
   start(): Promise<Started>;
-  /** Stops accepting calls, lets in-flight ones finish within the grace period, then closes. */
+  /**
+   * Stops in order: health NOT_SERVING and both listeners stop accepting at once; calls in
+   * flight finish within QOD_SHUTDOWN_GRACE_MS (then they are cancelled); then the reconciler,
+   * the state probe, the tenant cache and the pools on tenant servers. The caller closes the
+   * state pools and Postgres after (main.ts).
+   */
   stop(): Promise<void>;
 }
 
@@ -87,6 +93,9 @@ export function createApp(deps: AppDeps): App {
   );
   // The JSON /api surface: a transcoder, as Envoy is in production, that calls the methods in-process.
   const gateway = createGateway({ descriptor, invokers, maxBodyBytes: config.maxBodyBytes, logger, requestTimeoutMs: config.httpRequestTimeoutMs });
+  // Health says SERVING while the state database answers and the service is not stopping.
+  let stopping = false;
+  const probe = createStateProbe(pool, logger, () => grpc.setServing(!stopping && probe.ready));
 
   return {
     async start() {
@@ -96,26 +105,18 @@ export function createApp(deps: AppDeps): App {
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
       const httpPort = await gateway.listen(config.host, config.httpPort);
       logger.info({ host: config.host, httpPort }, "serving JSON /api");
+      probe.start();
       const reconciled = reconciler.start();
       return { grpcPort, httpPort, reconciled };
     },
     async stop() {
-      // The gateway first: its in-flight requests run handlers in-process, which still need what
-      // the later steps stop.
-      await gateway.close(config.shutdownGraceMs);
+      stopping = true;
       grpc.setServing(false);
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          grpc.server.forceShutdown();
-          resolve();
-        }, config.shutdownGraceMs);
-        force.unref();
-        grpc.server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      // HTTP requests run their calls in-process, so when both listeners have drained no call
+      // runs any more, and what the calls need can go.
+      await Promise.all([gateway.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
       await reconciler.stop();
+      await probe.stop();
       await tenantCache.stop();
       await servers.end();
     },

@@ -27,6 +27,8 @@ export interface GrpcServer {
   health: HealthImplementation;
   listen(host: string, port: number): Promise<number>;
   setServing(serving: boolean): void;
+  /** Stops accepting calls and lets those in flight finish; after graceMs they are cancelled. */
+  shutdown(graceMs: number): Promise<void>;
 }
 
 export function createGrpcServer(services: readonly GrpcService[], descriptor: Uint8Array): GrpcServer {
@@ -47,5 +49,17 @@ export function createGrpcServer(services: readonly GrpcService[], descriptor: U
     setServing(serving) {
       for (const name of names) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
     },
+    shutdown: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
   };
 }
