@@ -2,6 +2,7 @@
 // migrations and the messages a client sees (STYLE §2.3: uniqueness comes from constraints).
 import {
   BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
   CheckIntegrityConstraintViolationError,
   ConnectionError,
   ForeignKeyIntegrityConstraintViolationError,
@@ -78,7 +79,7 @@ export function mapDatabaseError(err: unknown): unknown {
   if (err instanceof StatementTimeoutError || err instanceof StatementCancelledError) {
     return new AppError("deadline_exceeded", "the operation ran out of time", [], { cause: err });
   }
-  if (err instanceof ConnectionError || err instanceof BackendTerminatedError) {
+  if (err instanceof ConnectionError || err instanceof BackendTerminatedError || err instanceof BackendTerminatedUnexpectedlyError) {
     return new AppError("unavailable", "the state database is unavailable", [], { cause: err });
   }
   const code = errorCode(err);

@@ -32,7 +32,7 @@ export function createStateProbe(pool: DatabasePool, logger: Logger, onChange: (
   async function probe(): Promise<boolean> {
     let timeout: NodeJS.Timeout | undefined;
     const late = new Promise<false>((resolve) => (timeout = setTimeout(() => resolve(false), options.timeoutMs)));
-    const answered = pool.query(sql.typeAlias("void")`SELECT 1`).then(
+    const answered = pool.query(sql.typeAlias("void")`SELECT`).then(
       () => true,
       () => false,
     );
