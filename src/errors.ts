@@ -24,6 +24,7 @@ export const REASONS = [
   "invalid_default_schema",
   "invalid_display_name",
   "invalid_expire_time",
+  "invalid_header_size",
   "invalid_id",
   "invalid_id_token",
   "invalid_kind",
@@ -84,6 +85,7 @@ export function codeForReason(reason: Reason): Code {
     case "invalid_default_schema":
     case "invalid_display_name":
     case "invalid_expire_time":
+    case "invalid_header_size":
     case "invalid_id":
     case "invalid_id_token":
     case "invalid_kind":

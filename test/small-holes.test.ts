@@ -128,6 +128,12 @@ describe("smaller holes (issue 11, hole 8)", () => {
       const at = await closed;
       assert.ok(at - started < 5_000, `closed after ${at - started} ms`);
       assert.match(received, /^HTTP\/1\.1 408 /);
+      assert.match(received, /"reason":"deadline_exceeded"/, "the google.rpc.Status JSON, as every error");
+    });
+
+    it("answers headers too large with 431 and the google.rpc.Status JSON", async () => {
+      const res = await rest(app, "GET", `/api/tenant/get?name=${"x".repeat(80_000)}`);
+      expectRestError(res, 431, status.INVALID_ARGUMENT, "invalid_header_size");
     });
 
     it("never quotes the body in a JSON error: syntax, early end, wrong types", async () => {

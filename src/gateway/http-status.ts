@@ -45,7 +45,9 @@ export function httpStatusFromGrpc(code: Code): number {
 export const LOCAL_REPLIES = {
   400: "invalid_argument",
   404: "not_found",
+  408: "deadline_exceeded",
   413: "invalid_body_size",
+  431: "invalid_header_size",
   500: "internal",
   502: "internal",
   503: "unavailable",

@@ -3,7 +3,7 @@
 // in-process invoker (src/server/invoker.ts), which runs the same middleware chain, decoding and
 // encoding as a call on the gRPC port, without a second hop through a socket. What crosses is
 // what a gRPC call would carry: the headers as metadata, a deadline, the client's cancellation.
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -105,6 +105,25 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.once("error", () => reject(new ClientGone()));
     req.once("close", () => req.complete || reject(new ClientGone()));
   });
+}
+
+/** What Node's HTTP parser refuses before any handler runs, answered as Envoy answers it. */
+const CLIENT_ERRORS: Record<string, LocalReply> = {
+  ERR_HTTP_REQUEST_TIMEOUT: new LocalReply(408, "request timeout"),
+  HPE_HEADER_OVERFLOW: new LocalReply(431, "request header fields too large"),
+};
+
+/**
+ * A request Node could not read (malformed, headers too large, not in within the request
+ * timeout): the google.rpc.Status JSON every other error has, then the connection closes. Without
+ * this listener Node answers a bare status line.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || err.code === "ECONNRESET") return void socket.destroy();
+  const reply = CLIENT_ERRORS[err.code ?? ""] ?? new LocalReply(400, "bad request");
+  const body = Buffer.from(localReplyBody(reply));
+  const head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head), body]));
 }
 
 export interface GatewayDeps {
@@ -241,6 +260,7 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
         { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, KEEP_ALIVE_MS + 1_000), connectionsCheckingInterval: 1_000 },
         (req, res) => void handle(req, res),
       );
+      server.on("clientError", answerClientError);
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       running = server;
       draining = false;
