@@ -115,11 +115,12 @@ const CLIENT_ERRORS: Record<string, LocalReply> = {
 
 /**
  * A request Node could not read (malformed, headers too large, not in within the request
- * timeout): the google.rpc.Status JSON every other error has, then the connection closes. Without
- * this listener Node answers a bare status line.
+ * timeout): the google.rpc.Status JSON every other error has, then the connection closes, as
+ * Node's own answer does (a bare status line without this listener). As Node does, a connection
+ * whose current response has already begun is just closed.
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || err.code === "ECONNRESET") return void socket.destroy();
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, current: ServerResponse | undefined): void {
+  if (!socket.writable || err.code === "ECONNRESET" || current?.headersSent) return void socket.destroy();
   const reply = CLIENT_ERRORS[err.code ?? ""] ?? new LocalReply(400, "bad request");
   const body = Buffer.from(localReplyBody(reply));
   const head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
@@ -260,7 +261,10 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
         { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, KEEP_ALIVE_MS + 1_000), connectionsCheckingInterval: 1_000 },
         (req, res) => void handle(req, res),
       );
-      server.on("clientError", answerClientError);
+      // The response each connection is answering, for answerClientError.
+      const responses = new WeakMap<Socket, ServerResponse>();
+      server.on("request", (req: IncomingMessage, res: ServerResponse) => responses.set(req.socket, res));
+      server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, responses.get(socket)));
       server.keepAliveTimeout = KEEP_ALIVE_MS;
       running = server;
       draining = false;
