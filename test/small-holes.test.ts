@@ -17,6 +17,7 @@ import { isReason } from "../src/errors";
 import { createLogger } from "../src/logger";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { expectError } from "./helpers/clients";
+import { startTestIssuer, type TestIssuer } from "./helpers/issuer";
 import { uniquePrefix } from "./helpers/postgres";
 import { expectRestError, rest } from "./helpers/rest";
 import { waitFor } from "./helpers/wait";
@@ -157,18 +158,43 @@ describe("smaller holes (issue 11, hole 8)", () => {
   });
 
   describe("OIDC tenants", () => {
-    it("require clientId for every provider (gRPC and REST)", async () => {
-      const configs: [string, Record<string, string>][] = [
-        ["keycloak", { issuer: "https://kc.example.com/realms/x", realm: "x" }],
-        ["google", { issuer: "https://accounts.google.com", hd: "example.com" }],
-        ["azure", { issuer: "https://login.microsoftonline.com/x/v2.0", tenantId: "x" }],
-        ["aws", { issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc", userPoolId: "eu-west-1_abc" }],
-      ];
-      for (const [authProvider, authConfig] of configs) {
-        const err = await expectError(app.clients.tenants.setTenantAuth({ name: p, authProvider, authConfig }), status.INVALID_ARGUMENT, "invalid_auth_config");
-        assert.deepEqual(err.violations.map((v) => v.field), ["auth_config.clientId"]);
-        expectRestError(await rest(app, "POST", "/api/tenant/create", { body: { name: `${p}_${authProvider}`, authProvider, authConfig } }), 400, status.INVALID_ARGUMENT, "invalid_auth_config");
-      }
+    describe("without clientId", () => {
+      let oidcApp: TestApp;
+      let issuer: TestIssuer;
+      const t = `${p}_noaud`;
+      let iss: string;
+
+      before(async () => {
+        issuer = await startTestIssuer();
+        oidcApp = await startTestApp({ env: { QOD_OIDC_ALLOW_INSECURE: "true" } });
+        // Created as the seed shows it (no clientId), then pointed at the loopback issuer.
+        await oidcApp.clients.tenants.createTenant({ name: t, authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/x", realm: "x" } });
+        await oidcApp.pool.query(sql.typeAlias("void")`UPDATE tenants SET auth_provider = 'db' WHERE name = ${t}`);
+        await oidcApp.clients.auth.createUser({ tenant: t, username: "ann", password: "unused password" });
+        iss = `${issuer.base}/realms/${t}`;
+        await oidcApp.pool.query(sql.typeAlias("void")`
+          UPDATE tenants SET auth_provider = 'keycloak', auth_config = ${sql.jsonb({ issuer: iss, realm: t })} WHERE name = ${t}`);
+      });
+      after(async () => {
+        await oidcApp.stop();
+        await issuer.close();
+      });
+
+      it("accepts no ID token, whatever its audience (it used to accept any), over gRPC and REST", async () => {
+        for (const aud of ["some-other-application", undefined]) {
+          const idToken = await issuer.sign(iss, { preferred_username: "ann", ...(aud ? { aud } : {}) });
+          await expectError(oidcApp.clients.auth.exchangeOidcToken({ tenant: t, idToken }, {}), status.UNAUTHENTICATED, "unauthenticated");
+          const res = await rest(oidcApp, "POST", "/api/auth/oidc/exchange", { auth: {}, body: { tenant: t, idToken } });
+          expectRestError(res, 401, status.UNAUTHENTICATED, "unauthenticated");
+        }
+      });
+
+      it("accepts a token for the clientId once the tenant names it", async () => {
+        await oidcApp.pool.query(sql.typeAlias("void")`
+          UPDATE tenants SET auth_config = ${sql.jsonb({ issuer: iss, realm: t, clientId: "qod" })} WHERE name = ${t}`);
+        const idToken = await issuer.sign(iss, { preferred_username: "ann", aud: "qod" });
+        assert.equal((await oidcApp.clients.auth.exchangeOidcToken({ tenant: t, idToken }, {})).username, "ann");
+      });
     });
 
     describe("a failing issuer", () => {

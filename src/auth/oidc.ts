@@ -84,8 +84,8 @@ export function createOidcVerifier(options: { allowInsecure: boolean }): OidcVer
       const rule = tenant.authProvider === "db" ? undefined : PROVIDER_RULES[tenant.authProvider];
       const { issuer, clientId } = tenant.authConfig;
       if (!rule || !issuer) throw new OidcRejected("the tenant does not use an OIDC provider");
-      // Configurations stored before clientId was required have none: no token is accepted for them.
-      if (!clientId) throw new OidcRejected("the tenant names no clientId");
+      // Without the audience to check, a token the issuer made for any other application would pass.
+      if (!clientId) throw new OidcRejected("the tenant names no clientId: no ID token is accepted until it does");
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(idToken, await keysFor(issuer), {

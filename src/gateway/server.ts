@@ -107,6 +107,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** How long a connection refused by the parser is still read from before it is closed. */
+const LINGER_MS = 2_000;
+/** Connections answered by answerClientError, lingering. */
+const answered = new WeakSet<Socket>();
+
 /** What Node's HTTP parser refuses before any handler runs, answered as Envoy answers it. */
 const CLIENT_ERRORS: Record<string, LocalReply> = {
   ERR_HTTP_REQUEST_TIMEOUT: new LocalReply(408, "request timeout"),
@@ -120,11 +125,21 @@ const CLIENT_ERRORS: Record<string, LocalReply> = {
  * whose current response has already begun is just closed.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket, current: ServerResponse | undefined): void {
-  if (!socket.writable || err.code === "ECONNRESET" || current?.headersSent) return void socket.destroy();
+  // The parser reports again for each later chunk of a connection already answered: it lingers.
+  if (answered.has(socket)) return;
+  // Nothing more may be written on a connection whose response is still being written, or whose
+  // last response closed it (an earlier, finished response of a keep-alive connection is no bar).
+  const done = current !== undefined && current.headersSent && (!current.writableFinished || !current.shouldKeepAlive);
+  if (!socket.writable || err.code === "ECONNRESET" || done) return void socket.destroy();
+  answered.add(socket);
   const reply = CLIENT_ERRORS[err.code ?? ""] ?? new LocalReply(400, "bad request");
   const body = Buffer.from(localReplyBody(reply));
   const head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
   socket.end(Buffer.concat([Buffer.from(head), body]));
+  // The client may still be sending the rest of what was refused (an oversized request): closing
+  // with unread data resets the connection, and the reset can overtake the answer. So the socket
+  // stays a moment, while the parser goes on reading (and refusing) what still comes.
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 export interface GatewayDeps {
@@ -261,7 +276,7 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
         { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, KEEP_ALIVE_MS + 1_000), connectionsCheckingInterval: 1_000 },
         (req, res) => void handle(req, res),
       );
-      // The response each connection is answering, for answerClientError.
+      // The response each connection answers (or last answered), for answerClientError.
       const responses = new WeakMap<Socket, ServerResponse>();
       server.on("request", (req: IncomingMessage, res: ServerResponse) => responses.set(req.socket, res));
       server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, responses.get(socket)));

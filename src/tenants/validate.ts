@@ -11,8 +11,12 @@ const PROVIDER_KEY: Record<OidcProvider, string> = {
   azure: "tenantId",
   aws: "userPoolId",
 };
-/** The audience every provider's ID tokens must name: without it a token for any other application of the issuer would pass. */
-const CLIENT_ID_KEY = "clientId";
+/**
+ * The audience an OIDC tenant's ID tokens must name. The seed's examples create OIDC tenants
+ * without it, so it is not required here; but a tenant without it accepts no ID token at all
+ * (auth/oidc.ts), since without it a token the issuer made for any other application would pass.
+ */
+const OPTIONAL_OIDC_KEYS = ["clientId"];
 const MAX_DISPLAY_NAME = 200;
 /**
  * Characters a display name may not hold: controls (C0, DEL, C1), and the bidirectional
@@ -42,8 +46,8 @@ function validateAuth(v: Violations, providerField: string, provider: string, co
     if (keys.length > 0) v.add(configField, "invalid_auth_config", "must be empty for the db provider");
     return authProvider;
   }
-  const required = ["issuer", PROVIDER_KEY[authProvider], CLIENT_ID_KEY];
-  const allowed = new Set(required);
+  const required = ["issuer", PROVIDER_KEY[authProvider]];
+  const allowed = new Set([...required, ...OPTIONAL_OIDC_KEYS]);
   for (const key of required) {
     if (!config[key]?.trim()) v.add(`${configField}.${key}`, "invalid_auth_config", `is required for ${authProvider}`);
   }
