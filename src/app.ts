@@ -12,9 +12,11 @@ import type { Config, PgTarget } from "./config";
 import { createLifecycle, createReconciler, createServers, databaseHandlers } from "./databases";
 import { createNotificationFeed } from "./db/listen";
 import { mapDatabaseError } from "./db/errors";
+import { createStateProbe } from "./db/readiness";
 import type { StateDatabase } from "./db/state";
 import { createGateway } from "./gateway/server";
 import type { CertificatePair } from "./edge/tls";
+import { loadRegistry } from "./gateway/transcode";
 import { createDataPlane, type DataPlane } from "./plane";
 import { poolHandlers, settleAbandonedPools } from "./pools";
 import { bindService } from "./server/bind";
@@ -26,6 +28,7 @@ import { deadlineMiddleware } from "./server/middleware/deadline";
 import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
 import { readDescriptor } from "./server/reflection";
+import { requestScreens } from "./server/request-screen";
 import { supavisorHandlers } from "./supavisor";
 import { createTenantCache, TENANT_CHANNEL, tenantHandlers } from "./tenants";
 import { createVault } from "./vault";
@@ -59,7 +62,12 @@ export interface Started {
 export interface App {
   /** Starts listening and the reconciler (without waiting for its first pass). */
   start(): Promise<Started>;
-  /** Stops accepting calls, lets in-flight ones finish within the grace period, then closes. */
+  /**
+   * Stops in order: health NOT_SERVING and both listeners stop accepting at once; calls in
+   * flight finish within QOD_SHUTDOWN_GRACE_MS (then they are cancelled); then the reconciler,
+   * the state probe, the tenant cache and the pools on tenant servers. The caller closes the
+   * state pools and Postgres after (main.ts).
+   */
   stop(): Promise<void>;
 }
 
@@ -103,14 +111,15 @@ export function createApp(deps: AppDeps): App {
   );
   // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
   const wrap = compose([loggingMiddleware(logger), errorsMiddleware(mapDatabaseError), deadlineMiddleware, authenticateMiddleware(createAuthenticator(auth))]);
+  const descriptor = readDescriptor();
+  const screens = requestScreens(loadRegistry(descriptor));
   // Every method by path, for the gateway to call in-process.
   const invokers = new Map<string, Invoker>();
   const service = (name: string, definition: GrpcService["definition"], handlers: Parameters<typeof bindService>[1]): GrpcService => {
-    const bound = bindService(definition, handlers, wrap, logger);
+    const bound = bindService(definition, handlers, wrap, logger, screens);
     for (const [path, invoke] of bound.invokers) invokers.set(path, invoke);
     return { name, definition: bound.definition, implementation: bound.implementation };
   };
-  const descriptor = readDescriptor();
   const grpc = createGrpcServer(
     [
       service("qod.v1.TenantService", TenantServiceService, tenantHandlers(pool, tenantCache)),
@@ -122,7 +131,10 @@ export function createApp(deps: AppDeps): App {
     descriptor,
   );
   // The JSON /api surface: a transcoder, as Envoy is in production, that calls the methods in-process.
-  const gateway = createGateway({ descriptor, invokers, maxBodyBytes: config.maxBodyBytes, logger });
+  const gateway = createGateway({ descriptor, invokers, maxBodyBytes: config.maxBodyBytes, logger, requestTimeoutMs: config.httpRequestTimeoutMs });
+  // Health says SERVING while the state database answers and the service is not stopping.
+  let stopping = false;
+  const probe = createStateProbe(pool, logger, () => grpc.setServing(!stopping && probe.ready));
 
   return {
     async start() {
@@ -138,27 +150,19 @@ export function createApp(deps: AppDeps): App {
       if (config.devInsecureSecrets) logger.warn("QOD_DEV_INSECURE_SECRETS is set: a short API_JWT_SECRET is accepted; never use this outside development");
       const edge = await plane?.start();
       if (edge) logger.info({ host: config.edge.host, ...edge }, "serving the data plane");
+      probe.start();
       const reconciled = reconciler.start();
       return { grpcPort, httpPort, supavisorHttpPort, edge, reconciled };
     },
     async stop() {
-      // The gateway first: its in-flight requests run handlers in-process, which still need what
-      // the later steps stop.
-      await gateway.close(config.shutdownGraceMs);
+      stopping = true;
       grpc.setServing(false);
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          grpc.server.forceShutdown();
-          resolve();
-        }, config.shutdownGraceMs);
-        force.unref();
-        grpc.server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      // HTTP requests run their calls in-process, so when both listeners have drained no call
+      // runs any more, and what the calls need can go.
+      await Promise.all([gateway.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
       await plane?.stop();
       await reconciler.stop();
+      await probe.stop();
       await tenantCache.stop();
       await feed.close();
       await servers.end();

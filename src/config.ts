@@ -1,6 +1,7 @@
 // The only reader of process.env: the environment is parsed once into a frozen, typed Config.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import path from "node:path";
 import { z } from "zod";
 
@@ -11,6 +12,47 @@ const optionalText = z
   .transform((v) => (v === undefined || v === "" ? undefined : v));
 const byteLength = (min: number, max = Infinity) => (v: string | undefined) =>
   v === undefined || (Buffer.byteLength(v) >= min && Buffer.byteLength(v) <= max);
+/** A comma-separated list; blanks around entries and empty entries are ignored. */
+const list = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""));
+
+/** `address` or `address/prefix` (IPv4 or IPv6), as node's BlockList takes a subnet. */
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: "ipv4" | "ipv6";
+}
+
+function parseCidr(entry: string): Cidr | undefined {
+  const [address = "", prefixText, extra] = entry.split("/");
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address, prefix, family: version === 4 ? "ipv4" : "ipv6" };
+}
+
+const cidrs = list.transform((entries, ctx) =>
+  entries.map((entry) => {
+    const cidr = parseCidr(entry);
+    if (!cidr) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(entry)} is not an IP address or CIDR (address/prefix)` });
+    return cidr ?? { address: "", prefix: 0, family: "ipv4" as const };
+  }),
+);
+
+/** `host` or `host:port` entries (IPv6 as `[addr]:port`), compared after lowercasing. */
+const hostList = list.transform((entries, ctx) =>
+  entries.map((entry) => {
+    if (!/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::\d{1,5})?$/.test(entry)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(entry)} is not a host or host:port` });
+    }
+    return entry.toLowerCase();
+  }),
+);
+
 const flag = z
   .enum(["true", "false", "1", "0", ""])
   .optional()
@@ -65,6 +107,15 @@ const EnvSchema = z.object({
   QOD_EDGE_TLS_KEY: optionalText,
   // Tenants GetTenant keeps in memory (src/tenants/cache.ts); 0 turns the cache off.
   QOD_TENANT_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  // Peers whose x-forwarded-for is believed (src/call/client-address.ts); none by default.
+  QOD_TRUSTED_PROXIES: cidrs,
+  // bcrypt work in flight: this many hashes at once, this many more waiting; beyond, rate_limited.
+  QOD_BCRYPT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  QOD_BCRYPT_QUEUE: z.coerce.number().int().min(0).max(1000).default(8),
+  // Servers a tenant admin's metastore override may name (superusers may name any).
+  QOD_METASTORE_ALLOWED_HOSTS: hostList,
+  // The longest the JSON listener waits for a whole request (headers and body).
+  QOD_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
 }).superRefine((e, ctx) => {
   if ((e.QOD_EDGE_TLS_CERT === undefined) !== (e.QOD_EDGE_TLS_KEY === undefined)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: [e.QOD_EDGE_TLS_CERT ? "QOD_EDGE_TLS_KEY" : "QOD_EDGE_TLS_CERT"], message: "QOD_EDGE_TLS_CERT and QOD_EDGE_TLS_KEY go together" });
@@ -125,6 +176,11 @@ export interface Config {
     /** Paths of the PEM certificate and key clients' TLS is served with. */
     tls: { certFile: string; keyFile: string } | undefined;
   };
+  trustedProxies: readonly Cidr[];
+  bcryptConcurrency: number;
+  bcryptQueue: number;
+  metastoreAllowedHosts: readonly string[];
+  httpRequestTimeoutMs: number;
 }
 
 /** Thrown for a bad environment; the message names each offending variable. */
@@ -149,6 +205,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   const e = parsed.data;
+  if (e.QOD_SESSION_JWT_SECRET !== undefined && e.QOD_SESSION_JWT_SECRET === e.API_JWT_SECRET) {
+    // One secret for both would let whoever holds API_JWT_SECRET sign sessions, and the reverse.
+    throw new ConfigError("invalid configuration:\n  QOD_SESSION_JWT_SECRET and API_JWT_SECRET must differ: each kind of token needs its own secret");
+  }
   const dataDir = path.resolve(e.QOD_DATA_DIR);
   const pg = e.QOD_PG_URL
     ? pgFromUrl(e.QOD_PG_URL)
@@ -193,6 +253,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
       pgbouncerBin: e.QOD_PGBOUNCER_BIN,
       tls: e.QOD_EDGE_TLS_CERT && e.QOD_EDGE_TLS_KEY ? { certFile: path.resolve(e.QOD_EDGE_TLS_CERT), keyFile: path.resolve(e.QOD_EDGE_TLS_KEY) } : undefined,
     },
+    trustedProxies: e.QOD_TRUSTED_PROXIES,
+    bcryptConcurrency: e.QOD_BCRYPT_CONCURRENCY,
+    bcryptQueue: e.QOD_BCRYPT_QUEUE,
+    metastoreAllowedHosts: e.QOD_METASTORE_ALLOWED_HOSTS,
+    httpRequestTimeoutMs: e.QOD_HTTP_REQUEST_TIMEOUT_MS,
   });
 }
 

@@ -19,6 +19,7 @@ export const REASONS = [
   "invalid_auth_query",
   "invalid_ban_reason",
   "invalid_body_size",
+  "invalid_character",
   "invalid_credential",
   "invalid_current_password",
   "invalid_data_path",
@@ -26,9 +27,11 @@ export const REASONS = [
   "invalid_default_schema",
   "invalid_display_name",
   "invalid_expire_time",
+  "invalid_header_size",
   "invalid_id",
   "invalid_id_token",
   "invalid_kind",
+  "invalid_map_key",
   "invalid_metastore",
   "invalid_mode",
   "invalid_name",
@@ -84,6 +87,7 @@ export function codeForReason(reason: Reason): Code {
     case "invalid_auth_query":
     case "invalid_ban_reason":
     case "invalid_body_size":
+    case "invalid_character":
     case "invalid_credential":
     case "invalid_current_password":
     case "invalid_data_path":
@@ -91,9 +95,11 @@ export function codeForReason(reason: Reason): Code {
     case "invalid_default_schema":
     case "invalid_display_name":
     case "invalid_expire_time":
+    case "invalid_header_size":
     case "invalid_id":
     case "invalid_id_token":
     case "invalid_kind":
+    case "invalid_map_key":
     case "invalid_metastore":
     case "invalid_mode":
     case "invalid_name":
@@ -175,11 +181,55 @@ export class AppError extends Error {
 export function invalid(violations: FieldViolation[]): AppError {
   const [first] = violations;
   if (!first) throw new TypeError("invalid() needs at least one violation");
-  const message = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
+  const shown = violations.slice(0, MAX_VIOLATIONS).map((v) => `${v.field}: ${v.description}`);
+  const rest = violations.length - shown.length;
+  const message = rest > 0 ? `${shown.join("; ")}; and ${moreViolations(rest)}` : shown.join("; ");
   return new AppError(first.reason, message, violations);
 }
 
 export const notFound = (what: string): AppError => new AppError("not_found", `${what} not found`);
+
+/**
+ * What a status may carry, so that its trailers always fit what HTTP/2 peers accept (a status
+ * with 1000 field violations made trailers that grpc-js clients never received): at most
+ * MAX_VIOLATIONS violations, each field and description cut to MAX_VIOLATION_TEXT characters,
+ * then one violation saying how many more there were; a message of at most MAX_MESSAGE_BYTES.
+ * Both transports build their statuses here (toServiceError), so the caps hold everywhere.
+ */
+export const MAX_VIOLATIONS = 20;
+export const MAX_VIOLATION_TEXT = 200;
+export const MAX_MESSAGE_BYTES = 1024;
+
+const moreViolations = (count: number) => `${count} more violation${count === 1 ? "" : "s"} not shown`;
+
+/** `text` cut to `maxChars` code points, marked with an ellipsis when cut. */
+function clip(text: string, maxChars: number): string {
+  if (text.length <= maxChars) return text;
+  const chars = [...text];
+  return chars.length <= maxChars ? text : `${chars.slice(0, maxChars - 1).join("")}…`;
+}
+
+/** `text` cut to at most `maxBytes` of UTF-8 (never inside a character), marked with an ellipsis when cut. */
+export function clipUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const budget = maxBytes - Buffer.byteLength("…");
+  let bytes = 0;
+  let out = "";
+  for (const char of text) {
+    bytes += Buffer.byteLength(char);
+    if (bytes > budget) break;
+    out += char;
+  }
+  return `${out}…`;
+}
+
+/** The field violations a status carries: capped in number and length, with a count of the rest. */
+function shownViolations(violations: readonly FieldViolation[]): { field: string; description: string }[] {
+  const shown = violations.slice(0, MAX_VIOLATIONS).map((v) => ({ field: clip(v.field, MAX_VIOLATION_TEXT), description: clip(v.description, MAX_VIOLATION_TEXT) }));
+  const rest = violations.length - shown.length;
+  if (rest > 0) shown.push({ field: "", description: moreViolations(rest) });
+  return shown;
+}
 
 /** Encodes `google.rpc.Status` with ErrorInfo (and BadRequest for violations). */
 export function statusDetails(err: AppError, requestId?: string): Buffer {
@@ -191,18 +241,17 @@ export function statusDetails(err: AppError, requestId?: string): Buffer {
     },
   ];
   if (err.violations.length > 0) {
-    const fieldViolations = err.violations.map((v) => ({ field: v.field, description: v.description }));
     details.push({
       typeUrl: "type.googleapis.com/google.rpc.BadRequest",
-      value: Buffer.from(BadRequest.encode({ fieldViolations }).finish()),
+      value: Buffer.from(BadRequest.encode({ fieldViolations: shownViolations(err.violations) }).finish()),
     });
   }
-  return Buffer.from(Status.encode({ code: err.code, message: err.message, details }).finish());
+  return Buffer.from(Status.encode({ code: err.code, message: clipUtf8(err.message, MAX_MESSAGE_BYTES), details }).finish());
 }
 
 /** The status grpc-js sends for an AppError: code, message and `grpc-status-details-bin`. */
 export function toServiceError(err: AppError, requestId?: string): StatusObject {
   const metadata = new Metadata();
   metadata.set("grpc-status-details-bin", statusDetails(err, requestId));
-  return { code: err.code, details: err.message, metadata };
+  return { code: err.code, details: clipUtf8(err.message, MAX_MESSAGE_BYTES), metadata };
 }

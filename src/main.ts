@@ -1,16 +1,23 @@
 // Process entry: config → Postgres (embedded unless configured) → migrate → serve → stop on signal.
-import { createApp } from "./app";
-import { ConfigError, loadConfig, withGeneratedSecrets } from "./config";
+//
+// SIGTERM, SIGINT and SIGHUP stop the service in order (App.stop: stop accepting, report
+// NOT_SERVING, let calls in flight finish within QOD_SHUTDOWN_GRACE_MS, then the reconciler and
+// the pools), then the state pools, then the embedded Postgres, then the process exits 0. A signal
+// that arrives while the service is still starting stops it once it has started. `npm start`
+// execs node, so a signal to `npm start` reaches this process (package.json).
+import { createApp, type App } from "./app";
+import { ConfigError, loadConfig, withGeneratedSecrets, type Config } from "./config";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
-import { openStateDatabase } from "./db/state";
+import { openStateDatabase, type StateDatabase } from "./db/state";
 import { createLogger } from "./logger";
 import { prepareDataPlane } from "./plane";
 import { portsInUse } from "./ports";
 
-async function main(): Promise<void> {
-  let config;
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+
+function configOrExit(): Readonly<Config> {
   try {
-    config = withGeneratedSecrets(loadConfig(process.env));
+    return withGeneratedSecrets(loadConfig(process.env));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -18,6 +25,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+}
+
+async function main(): Promise<void> {
+  const config = configOrExit();
   const logger = createLogger(config.logLevel);
   const edgeOn = config.edge.enabled;
   const busy = await portsInUse([
@@ -32,27 +43,41 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const edge = edgeOn ? await prepareDataPlane(config, logger) : undefined;
+  // What has started so far, stopped in reverse order.
   let embedded: EmbeddedPostgres | undefined;
-  const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
-  const state = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
-  const app = createApp({ config, state, target, logger, ...(edge && { edge }) });
-  await app.start();
+  let state: StateDatabase | undefined;
+  let app: App | undefined;
 
-  let stopping = false;
+  let stopping: string | undefined;
+  let started: Promise<void> = Promise.resolve();
   const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
+    if (stopping) return void logger.info({ signal, first: stopping }, "already shutting down");
+    stopping = signal;
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
+    let code = 0;
     try {
-      await app.stop();
-      await state.end();
+      await started.catch(() => {});
+      await app?.stop();
+      await state?.end();
       await embedded?.stop();
+      logger.info("stopped");
+    } catch (err) {
+      logger.error({ err }, "failed to stop cleanly");
+      code = 1;
     } finally {
-      process.exit(0);
+      process.exit(code);
     }
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  for (const signal of STOP_SIGNALS) process.on(signal, () => void stop(signal));
+
+  started = (async () => {
+    const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
+    state = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
+    if (stopping) return;
+    app = createApp({ config, state, target, logger, ...(edge && { edge }) });
+    await app.start();
+  })();
+  await started;
 }
 
 main().catch((err: unknown) => {

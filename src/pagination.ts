@@ -6,7 +6,12 @@ import type { Violations } from "./validation";
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
 
-const Token = z.object({ after: z.string(), scope: z.string() });
+/**
+ * A token's key goes into a comparison in SQL, so what it decodes to must be a string Postgres
+ * can hold (no NUL) and of a key's size; anything else is not a token this service issued.
+ */
+const Key = z.string().max(1024).refine((key) => !key.includes("\u0000"));
+const Token = z.object({ after: Key, scope: z.string() });
 
 export interface Page {
   limit: number;

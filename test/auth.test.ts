@@ -144,7 +144,7 @@ describe("AuthService", () => {
 
     it("creates users only in db tenants", async () => {
       const t = `${p}_oidc`;
-      await app.clients.tenants.createTenant({ name: t, authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/x", realm: "x" } });
+      await app.clients.tenants.createTenant({ name: t, authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/x", realm: "x", clientId: "qod" } });
       const err = await expectError(app.clients.auth.createUser({ tenant: t, username: "ann", password: PASSWORD }), status.INVALID_ARGUMENT, "invalid_tenant");
       assert.equal(err.violations[0]?.field, "tenant");
     });
@@ -205,7 +205,7 @@ describe("AuthService", () => {
     it("refuses password logins of a tenant whose users moved to an OIDC provider", async () => {
       const t = `${p}_moved`;
       await tenantWithUsers(t);
-      await app.clients.tenants.setTenantAuth({ name: t, authProvider: "google", authConfig: { issuer: "https://accounts.google.com", hd: "example.com" } });
+      await app.clients.tenants.setTenantAuth({ name: t, authProvider: "google", authConfig: { issuer: "https://accounts.google.com", hd: "example.com", clientId: "qod" } });
       await expectError(app.clients.auth.login({ tenant: t, username: "ann", password: PASSWORD }, {}), status.UNAUTHENTICATED, "unauthenticated");
     });
   });

@@ -101,9 +101,9 @@ describe("qodctl login and logout", () => {
     await app.clients.auth.createUser({ tenant: oidc, username: "kate", password: "unused password" });
     // SetTenantAuth wants an https issuer; the loopback one is set in the state, as oidc.test.ts does.
     await app.pool.query(sql.typeAlias("void")`
-      UPDATE tenants SET auth_provider = 'keycloak', auth_config = ${sql.jsonb({ issuer: iss, realm: oidc })} WHERE name = ${oidc}`);
+      UPDATE tenants SET auth_provider = 'keycloak', auth_config = ${sql.jsonb({ issuer: iss, realm: oidc, clientId: "qod" })} WHERE name = ${oidc}`);
     const home = newHome();
-    const idToken = await issuer.sign(iss, { preferred_username: "kate" });
+    const idToken = await issuer.sign(iss, { aud: "qod", preferred_username: "kate" });
     const login = ok(await runCli(["login", "--tenant", oidc, "--id-token", "-"], { env: home.env, input: `${idToken}\n` }));
     assert.match(login.stderr, new RegExp(`^Logged in to \\S+ as kate \\(tenant ${oidc}\\)`));
     const whoami = JSON.parse(ok(await runCli(["whoami", "-o", "json"], { env: home.env })).stdout) as { username: string; credential: string };

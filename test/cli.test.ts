@@ -11,6 +11,7 @@ import YAML from "yaml";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details";
 import { Status } from "../gen/google/rpc/status";
 import { TenantServiceService } from "../gen/qod/v1/tenant";
+import { sql } from "../src/db/sql";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { stripVTControlCharacters } from "node:util";
 import { buildCliBundle, cliHome, QODCTL_BIN, runCli, runCliOnTerminal, type CliHome, type CliResult } from "./helpers/cli";
@@ -81,13 +82,13 @@ describe("qodctl", () => {
   describe("tenants, databases and pools", () => {
     it("creates, disables, enables, re-authenticates, lists and deletes a tenant", async () => {
       const t = `${p}_cycle`;
-      const created = ok(await qodctl(["tenant", "create", t, "--display-name", "Cycle Inc", "--auth-provider", "keycloak", "--auth-config", "issuer=https://sso.cycle.example/auth,realm=cycle"]));
+      const created = ok(await qodctl(["tenant", "create", t, "--display-name", "Cycle Inc", "--auth-provider", "keycloak", "--auth-config", "issuer=https://sso.cycle.example/auth,realm=cycle,clientId=qod"]));
       assert.match(created.stdout, /^NAME +DISPLAY NAME +AUTH +DISABLED +POOLS +CREATED\n/);
       assert.match(created.stdout, new RegExp(`\\n${t} +Cycle Inc +keycloak +false +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\n$`));
 
       const disabled = JSON.parse(ok(await qodctl(["-o", "json", "tenant", "disable", t])).stdout) as { disabled: boolean; authConfig: object };
       assert.equal(disabled.disabled, true);
-      assert.deepEqual(disabled.authConfig, { issuer: "https://sso.cycle.example/auth", realm: "cycle" });
+      assert.deepEqual(disabled.authConfig, { issuer: "https://sso.cycle.example/auth", realm: "cycle", clientId: "qod" });
       ok(await qodctl(["tenant", "enable", t]));
       ok(await qodctl(["tenant", "set-auth", t, "--auth-provider", "db"]));
       const list = ok(await qodctl(["tenant", "list"]));
@@ -138,7 +139,7 @@ describe("qodctl", () => {
 
     it("takes the whole request as the API's JSON from -f (a file or stdin), under the arguments and flags", async () => {
       const file = path.join(home.dir, "tenant.json");
-      const authConfig = { issuer: "https://accounts.google.com", hd: "file.example" };
+      const authConfig = { issuer: "https://accounts.google.com", hd: "file.example", clientId: "qod" };
       writeFileSync(file, JSON.stringify({ name: "ignored", display_name: "From File", authProvider: "google", authConfig }));
       const created = JSON.parse(ok(await qodctl(["-o", "json", "tenant", "create", `${p}_file`, "-f", file, "--display-name", "From Flag"])).stdout) as Record<string, unknown>;
       assert.deepEqual([created.name, created.displayName, created.authProvider, created.authConfig], [`${p}_file`, "From Flag", "google", authConfig]);
@@ -181,7 +182,9 @@ describe("qodctl", () => {
 
     it("shows what the server stores (a display name with escape sequences) without acting on it", async () => {
       const evil = `${ESC}]0;pwned\u0007${ESC}[31mRed\u009b2J\u202eevil`;
-      ok(await qodctl(["tenant", "create", `${p}_evil`, "--display-name", evil]));
+      // The service refuses such names now; one stored before that (or by another server) is put there directly.
+      ok(await qodctl(["tenant", "create", `${p}_evil`]));
+      await app.pool.query(sql.typeAlias("void")`UPDATE tenants SET display_name = ${evil} WHERE name = ${`${p}_evil`}`);
       const [table, yaml] = await Promise.all([qodctl(["tenant", "get", `${p}_evil`]), qodctl(["tenant", "get", `${p}_evil`, "-o", "yaml"])]);
       assert.ok(!TERMINAL_CONTROL.test(ok(table).stdout), JSON.stringify(table.stdout));
       assert.match(table.stdout, /\\u001b\]0;pwned\\u0007\\u001b\[31mRed\\u009b2J\\u202eevil/);

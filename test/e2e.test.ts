@@ -53,7 +53,7 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
   });
 
   it("creates, reads and lists a tenant with a map field, and reports errors with their code", async () => {
-    const body = JSON.stringify({ name: "acme", authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/acme", realm: "acme" } });
+    const body = JSON.stringify({ name: "acme", authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/acme", realm: "acme", clientId: "qod" } });
     const created = await bufCurl([...auth, "-d", body, `${base()}/qod.v1.TenantService/CreateTenant`]);
     assert.equal(created.code, 0, created.stderr);
     assert.equal(JSON.parse(created.stdout).authConfig.realm, "acme");

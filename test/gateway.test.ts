@@ -13,6 +13,7 @@ import type { CallContext } from "../src/call/context";
 import { bindService } from "../src/server/bind";
 import type { Invoker } from "../src/server/invoker";
 import { readDescriptor } from "../src/server/reflection";
+import { requestScreens } from "../src/server/request-screen";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { quietLogger, uniquePrefix } from "./helpers/postgres";
 import { insertDatabaseRow } from "./helpers/fixtures";
@@ -277,7 +278,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
 
   /** A gateway over the stub, with the real in-process dispatch and no middleware. */
   const stubGateway = (options: { maxBodyBytes?: number; deadlineMs?: number } = {}) => {
-    const { invokers } = bindService({ getTenant: TenantServiceService.getTenant }, { getTenant }, (handler) => handler, quietLogger);
+    const { invokers } = bindService({ getTenant: TenantServiceService.getTenant }, { getTenant }, (handler) => handler, quietLogger, requestScreens(loadRegistry(readDescriptor())));
     const unused: Invoker = () => Promise.reject(new Error("not stubbed"));
     return createGateway({
       descriptor: readDescriptor(),
@@ -285,6 +286,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
       deadlineMs: options.deadlineMs,
       logger: quietLogger,
+      requestTimeoutMs: 30_000,
     });
   };
 
@@ -298,7 +300,7 @@ describe("JSON /api gateway calling stub handlers in-process", () => {
 
   it("refuses to start with a route whose method has no invoker", () => {
     assert.throws(
-      () => createGateway({ descriptor: readDescriptor(), invokers: new Map(), maxBodyBytes: 1024, logger: quietLogger }),
+      () => createGateway({ descriptor: readDescriptor(), invokers: new Map(), maxBodyBytes: 1024, logger: quietLogger, requestTimeoutMs: 30_000 }),
       /no in-process invoker for \/qod\.v1\./,
     );
   });

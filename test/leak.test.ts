@@ -106,8 +106,8 @@ describe("secrets never leak", () => {
     tokens.push({ value: idToken, issuedBy: "" });
     await record("oidc-db-tenant", auth().exchangeOidcToken({ tenant: t, idToken }, {}));
     const oidcTenant = `${p}_kc`;
-    await record("tenant-kc", app.clients.tenants.createTenant({ name: oidcTenant, authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/x", realm: "x" } }, staticKey));
-    await app.pool.query(sql.typeAlias("void")`UPDATE tenants SET auth_config = ${sql.jsonb({ issuer: "https://127.0.0.1/realms/x", realm: "x" })} WHERE name = ${oidcTenant}`);
+    await record("tenant-kc", app.clients.tenants.createTenant({ name: oidcTenant, authProvider: "keycloak", authConfig: { issuer: "https://kc.example.com/realms/x", realm: "x", clientId: "qod" } }, staticKey));
+    await app.pool.query(sql.typeAlias("void")`UPDATE tenants SET auth_config = ${sql.jsonb({ issuer: "https://127.0.0.1/realms/x", realm: "x", clientId: "qod" })} WHERE name = ${oidcTenant}`);
     await record("oidc-kc", auth().exchangeOidcToken({ tenant: oidcTenant, idToken }, {}));
 
     // Induced internal errors: an insert that a trigger swallows makes slonik's `one` fail

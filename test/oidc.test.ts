@@ -21,7 +21,7 @@ describe("ExchangeOidcToken", () => {
     await app.clients.tenants.createTenant({ name });
     for (const username of users) await app.clients.auth.createUser({ tenant: name, username, password: "unused password", role: "admin" });
     await app.pool.query(sql.typeAlias("void")`
-      UPDATE tenants SET auth_provider = ${provider}, auth_config = ${sql.jsonb(config)} WHERE name = ${name}`);
+      UPDATE tenants SET auth_provider = ${provider}, auth_config = ${sql.jsonb({ clientId: AUDIENCE, ...config })} WHERE name = ${name}`);
   }
   const exchange = (tenant: string, idToken: string) => app.clients.auth.exchangeOidcToken({ tenant, idToken }, {});
   const refused = (tenant: string, idToken: string) => expectError(exchange(tenant, idToken), status.UNAUTHENTICATED, "unauthenticated");
@@ -101,14 +101,14 @@ describe("ExchangeOidcToken", () => {
     it("refuses a realm that the issuer's path does not name", async () => {
       const t = `${p}_realm`;
       await oidcTenant(t, "keycloak", { issuer: kcIssuer, realm: "other" });
-      await refused(t, await issuer.sign(kcIssuer, { preferred_username: "ann" }));
+      await refused(t, await issuer.sign(kcIssuer, { aud: AUDIENCE, preferred_username: "ann" }));
     });
 
     it("refuses a token for a disabled tenant", async () => {
       const t = `${p}_off`;
       const iss = `${issuer.base}/realms/${t}`;
       await oidcTenant(t, "keycloak", { issuer: iss, realm: t });
-      const idToken = await issuer.sign(iss, { preferred_username: "ann" });
+      const idToken = await issuer.sign(iss, { aud: AUDIENCE, preferred_username: "ann" });
       await exchange(t, idToken);
       await app.clients.tenants.setTenantDisabled({ name: t, disabled: true });
       await refused(t, idToken);
@@ -147,9 +147,9 @@ describe("ExchangeOidcToken", () => {
         const t = `${p}_${c.provider}`;
         const iss = `${issuer.base}${c.path}`;
         await oidcTenant(t, c.provider, c.config(iss));
-        assert.equal((await exchange(t, await issuer.sign(iss, { preferred_username: "ann", ...c.good }))).username, "ann");
-        await refused(t, await issuer.sign(iss, { preferred_username: "ann", ...c.bad }));
-        await refused(t, await issuer.sign(iss, { preferred_username: "ann" }));
+        assert.equal((await exchange(t, await issuer.sign(iss, { aud: AUDIENCE, preferred_username: "ann", ...c.good }))).username, "ann");
+        await refused(t, await issuer.sign(iss, { aud: AUDIENCE, preferred_username: "ann", ...c.bad }));
+        await refused(t, await issuer.sign(iss, { aud: AUDIENCE, preferred_username: "ann" }));
       });
     }
 
@@ -157,7 +157,7 @@ describe("ExchangeOidcToken", () => {
       const t = `${p}_awsx`;
       const iss = `${issuer.base}/aws/eu-west-1_pool`;
       await oidcTenant(t, "aws", { issuer: iss, userPoolId: "eu-west-1_other" });
-      await refused(t, await issuer.sign(iss, { preferred_username: "ann", token_use: "id" }));
+      await refused(t, await issuer.sign(iss, { aud: AUDIENCE, preferred_username: "ann", token_use: "id" }));
     });
   });
 
@@ -169,12 +169,12 @@ describe("ExchangeOidcToken", () => {
         const iss = `${issuer.base}/realms/${t}`;
         await strict.clients.tenants.createTenant({ name: t });
         await strict.clients.auth.createUser({ tenant: t, username: "ann", password: "a password here" });
-        const idToken = await issuer.sign(iss, { preferred_username: "ann" });
+        const idToken = await issuer.sign(iss, { aud: AUDIENCE, preferred_username: "ann" });
         const served = issuer.requests.length;
         for (const config of [
-          { issuer: iss, realm: t },
-          { issuer: iss.replace("http:", "https:"), realm: t },
-          { issuer: iss.replace("http://127.0.0.1", "https://localhost"), realm: t },
+          { issuer: iss, realm: t, clientId: AUDIENCE },
+          { issuer: iss.replace("http:", "https:"), realm: t, clientId: AUDIENCE },
+          { issuer: iss.replace("http://127.0.0.1", "https://localhost"), realm: t, clientId: AUDIENCE },
         ]) {
           await strict.pool.query(sql.typeAlias("void")`
             UPDATE tenants SET auth_provider = 'keycloak', auth_config = ${sql.jsonb(config)} WHERE name = ${t}`);

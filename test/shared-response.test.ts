@@ -3,7 +3,10 @@
 import assert from "node:assert/strict";
 import { Tenant, TenantServiceService } from "../gen/qod/v1/tenant";
 import { isSharedResponse, sharedResponse } from "../src/call/shared-response";
+import { loadRegistry } from "../src/gateway/transcode";
 import { callDefinition } from "../src/server/call-definition";
+import { readDescriptor } from "../src/server/reflection";
+import { requestScreens } from "../src/server/request-screen";
 
 describe("shared responses", () => {
   const tenant = () => Tenant.fromPartial({ name: "acme", pools: ["bi"], authConfig: { issuer: "https://x" }, createTime: new Date(0) });
@@ -28,7 +31,7 @@ describe("shared responses", () => {
         },
       },
     };
-    const { getTenant } = callDefinition(counting);
+    const { getTenant } = callDefinition(counting, requestScreens(loadRegistry(readDescriptor())));
     const shared = sharedResponse(tenant());
     const first = getTenant.responseSerialize(shared);
     assert.ok(getTenant.responseSerialize(shared).equals(first));

@@ -80,10 +80,10 @@ describe("TenantService", () => {
 
   describe("authConfig per provider (the seed's rule)", () => {
     const ok: [string, Record<string, string>][] = [
-      ["keycloak", { issuer: "https://kc.example.com/realms/acme", realm: "acme" }],
-      ["google", { issuer: "https://accounts.google.com", hd: "example.com" }],
-      ["azure", { issuer: "https://login.microsoftonline.com/x/v2.0", tenantId: "x" }],
-      ["aws", { issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc", userPoolId: "eu-west-1_abc" }],
+      ["keycloak", { issuer: "https://kc.example.com/realms/acme", realm: "acme", clientId: "qod" }],
+      ["google", { issuer: "https://accounts.google.com", hd: "example.com", clientId: "qod" }],
+      ["azure", { issuer: "https://login.microsoftonline.com/x/v2.0", tenantId: "x", clientId: "qod" }],
+      ["aws", { issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc", userPoolId: "eu-west-1_abc", clientId: "qod" }],
     ];
     ok.forEach(([provider, authConfig], i) => {
       it(`accepts ${provider} with issuer and its key`, async () => {
@@ -131,7 +131,7 @@ describe("TenantService", () => {
 
   it("replaces the auth provider and config, validating them", async () => {
     await app.clients.tenants.createTenant({ name: `${p}_auth` });
-    const authConfig = { issuer: "https://kc.example.com/realms/acme", realm: "acme" };
+    const authConfig = { issuer: "https://kc.example.com/realms/acme", realm: "acme", clientId: "qod" };
     const tenant = await app.clients.tenants.setTenantAuth({ name: `${p}_auth`, authProvider: "keycloak", authConfig });
     assert.equal(tenant?.authProvider, "keycloak");
     assert.deepEqual(tenant?.authConfig, authConfig);

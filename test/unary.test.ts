@@ -8,11 +8,14 @@ import type { CallContext, Handler } from "../src/call/context";
 import { metadataValue } from "../src/call/metadata";
 import { AppError, statusDetails } from "../src/errors";
 import { createLogger } from "../src/logger";
+import { loadRegistry } from "../src/gateway/transcode";
 import { bindService } from "../src/server/bind";
 import type { CallInput, Invoker } from "../src/server/invoker";
 import { authenticateMiddleware } from "../src/server/middleware/authenticate";
 import { compose } from "../src/server/middleware/compose";
 import { loggingMiddleware } from "../src/server/middleware/logging";
+import { readDescriptor } from "../src/server/reflection";
+import { requestScreens } from "../src/server/request-screen";
 import { waitFor } from "./helpers/wait";
 
 const API_KEY = "unary-test-key-0123456789";
@@ -33,6 +36,7 @@ describe("unary adapter", () => {
       handlers as never,
       compose([loggingMiddleware(logger), authenticateMiddleware({ authenticate: async (ctx) => (metadataValue(ctx.metadata, "x-api-key") === API_KEY ? API_KEY_PRINCIPAL : undefined) })]),
       logger,
+      requestScreens(loadRegistry(readDescriptor())),
     );
     server.addService(definition, implementation);
     invoke = invokers.get("/qod.v1.TenantService/GetTenant")!;

@@ -10,11 +10,13 @@ let built = false;
 
 /**
  * The start script's command: its prestart script (the esbuild bundle, made once per process),
- * then "node <flags> <entry>" as package.json says.
+ * then "node <flags> <entry>" as package.json says (after its `exec`, which makes node the
+ * process npm signals).
  */
 export function startCommand(): { flags: string[]; entry: string } {
   const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
   const words = pkg.scripts.start.trim().split(/\s+/);
+  if (words[0] === "exec") words.shift();
   const entry = words[words.length - 1] ?? "";
   if (words[0] !== "node" || !entry.endsWith(".js")) throw new Error(`unexpected start script: ${pkg.scripts.start}`);
   if (!built) {

@@ -1,8 +1,9 @@
 // Turns a call's credential into a Principal (SPEC §5). `x-api-key` holds the static key
 // (compared in constant time), a personal access token (`qod_pat_…`) or a session token;
-// `Authorization: Bearer` holds a session token or a service JWT signed with API_JWT_SECRET.
-// When x-api-key is present it alone decides. Every failure is the same `undefined`, so the
-// client never learns which check failed.
+// `Authorization: Bearer` holds a session token or a service JWT signed with API_JWT_SECRET:
+// the token's header type picks the one verifier it is checked by, and a token that fails it is
+// refused, never tried as the other kind (tokens.ts). When x-api-key is present it alone
+// decides. Every failure is the same `undefined`, so the client never learns which check failed.
 import { hash, timingSafeEqual } from "node:crypto";
 import type { CallContext } from "../call/context";
 import { metadataValue } from "../call/metadata";
@@ -10,7 +11,7 @@ import type { Principal } from "../call/principal";
 import type { AuthDeps } from "./deps";
 import { API_KEY_PRINCIPAL, servicePrincipal, userPrincipal } from "./principal";
 import { findAccessTokenAccount, findSessionAccount, touchAccessToken } from "./queries";
-import { isAccessToken, presentedAccessTokenHash } from "./tokens";
+import { isAccessToken, jwtKind, presentedAccessTokenHash } from "./tokens";
 
 // Digests have one length, so timingSafeEqual can compare any two keys in constant time.
 const digest = (value: string) => hash("sha256", value, "buffer");
@@ -58,7 +59,14 @@ export function createAuthenticator(deps: Pick<AuthDeps, "pool" | "config" | "se
       }
       const bearer = BEARER.exec(metadataValue(ctx.metadata, "authorization") ?? "")?.[1];
       if (bearer === undefined) return undefined;
-      return (await sessionPrincipal(bearer)) ?? servicePrincipalOf(bearer);
+      switch (jwtKind(bearer)) {
+        case "session":
+          return sessionPrincipal(bearer);
+        case "service":
+          return servicePrincipalOf(bearer);
+        default:
+          return undefined;
+      }
     },
   };
 }

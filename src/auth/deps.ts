@@ -1,5 +1,6 @@
 // What the auth handlers and the authenticator share, built once per app from the config.
 import type { DatabasePool } from "slonik";
+import { clientAddressRule } from "../call/client-address";
 import type { Config } from "../config";
 import { createOidcVerifier, type OidcVerifier } from "./oidc";
 import { createPasswords, type Passwords } from "./passwords";
@@ -22,10 +23,10 @@ export function createAuthDeps(pool: DatabasePool, config: Readonly<Config>): Au
   return {
     pool,
     config,
-    passwords: createPasswords(config.bcryptCost),
+    passwords: createPasswords({ cost: config.bcryptCost, running: config.bcryptConcurrency, waiting: config.bcryptQueue }),
     sessions: createSessionTokens(config.sessionJwtSecret, config.sessionTtlSec),
     verifyServiceToken: createServiceTokenVerifier(config.apiJwtSecret),
-    throttle: createLoginThrottle(pool, { maxFailures: config.loginMaxFailures, windowSec: config.loginWindowSec }),
+    throttle: createLoginThrottle(pool, clientAddressRule(config.trustedProxies), { maxFailures: config.loginMaxFailures, windowSec: config.loginWindowSec }),
     oidc: createOidcVerifier({ allowInsecure: config.oidcAllowInsecure }),
   };
 }

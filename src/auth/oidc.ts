@@ -1,6 +1,8 @@
-// Verifies ID tokens from an OIDC tenant's issuer: discovery of its JWKS (cached per issuer),
-// signature, `iss`, `aud` (the tenant's clientId, when set), `exp`, and the provider's tenant
-// claim. Fetches go through the SSRF guard of outbound.ts.
+// Verifies ID tokens from an OIDC tenant's issuer: discovery of its JWKS (cached per issuer; a
+// failed discovery is remembered briefly, so a dead or hostile issuer is not fetched on every
+// call), signature, `iss`, `aud` (the tenant's clientId, required: without it a token minted for
+// any other application of the issuer would pass), `exp`, and the provider's tenant claim.
+// Fetches go through the SSRF guard of outbound.ts.
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import type { OidcProvider, TenantRef } from "../tenants";
@@ -15,6 +17,8 @@ const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
 const FETCH_TIMEOUT_MS = 5000;
 /** Discovery documents rarely change; re-read them hourly. Keys are refreshed by jose. */
 const DISCOVERY_TTL_MS = 3600_000;
+/** How long a failed discovery is answered from memory before the issuer is tried again. */
+export const DISCOVERY_FAILURE_TTL_MS = 30_000;
 
 const text = (payload: JWTPayload, claim: string): string | undefined => {
   const value = payload[claim];
@@ -47,7 +51,7 @@ export interface OidcVerifier {
 
 export function createOidcVerifier(options: { allowInsecure: boolean }): OidcVerifier {
   const fetch = createGuardedFetch(options);
-  const keySets = new Map<string, { at: number; keys: Promise<JWTVerifyGetKey> }>();
+  const keySets = new Map<string, { at: number; keys: Promise<JWTVerifyGetKey>; failed?: boolean }>();
 
   async function discover(issuer: string): Promise<JWTVerifyGetKey> {
     const response = await fetch(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
@@ -61,13 +65,17 @@ export function createOidcVerifier(options: { allowInsecure: boolean }): OidcVer
     });
   }
 
-  /** Shared by concurrent calls; a failed discovery is forgotten so the next call retries. */
+  /** Shared by concurrent calls; a failed discovery is kept DISCOVERY_FAILURE_TTL_MS, then retried. */
   function keysFor(issuer: string): Promise<JWTVerifyGetKey> {
     const cached = keySets.get(issuer);
-    if (cached && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.keys;
+    if (cached && Date.now() - cached.at < (cached.failed ? DISCOVERY_FAILURE_TTL_MS : DISCOVERY_TTL_MS)) return cached.keys;
     const keys = discover(issuer);
-    keySets.set(issuer, { at: Date.now(), keys });
-    keys.catch(() => keySets.delete(issuer));
+    const entry: { at: number; keys: Promise<JWTVerifyGetKey>; failed?: boolean } = { at: Date.now(), keys };
+    keySets.set(issuer, entry);
+    keys.catch(() => {
+      entry.at = Date.now();
+      entry.failed = true;
+    });
     return keys;
   }
 
@@ -76,11 +84,13 @@ export function createOidcVerifier(options: { allowInsecure: boolean }): OidcVer
       const rule = tenant.authProvider === "db" ? undefined : PROVIDER_RULES[tenant.authProvider];
       const { issuer, clientId } = tenant.authConfig;
       if (!rule || !issuer) throw new OidcRejected("the tenant does not use an OIDC provider");
+      // Without the audience to check, a token the issuer made for any other application would pass.
+      if (!clientId) throw new OidcRejected("the tenant names no clientId: no ID token is accepted until it does");
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(idToken, await keysFor(issuer), {
           issuer,
-          ...(clientId ? { audience: clientId } : {}),
+          audience: clientId,
           algorithms: ALGORITHMS,
           requiredClaims: ["exp"],
         }));

@@ -1,6 +1,7 @@
 // All SQL of the auth domain: users, session revocations, access tokens and login failures.
-// A realm is a tenant name, or null for the superuser realm; `coalesce(tenant, '')` matches the
-// users_realm_username_key index.
+// A realm is a tenant name, or null for the superuser realm. Usernames are compared
+// case-insensitively: `coalesce(tenant, '')` and `lower(username)` match the
+// users_realm_lower_username_key index (migration 0008).
 import type { CommonQueryMethods } from "slonik";
 import { z } from "zod";
 import type { Role } from "../call/principal";
@@ -12,6 +13,7 @@ import { AccessTokenAccountRow, AccessTokenRow, AccountRow, CredentialRow, UserR
 
 const userColumns = sql.fragment`u.id, u.tenant, u.username, u.role, u.created_at, u.session_epoch`;
 const inRealm = (tenant: string | null) => sql.fragment`coalesce(u.tenant, '') = ${tenant ?? ""}`;
+const named = (username: string) => sql.fragment`lower(u.username) = lower(${username})`;
 const Exists = z.object({ exists: z.boolean() });
 const Id = z.object({ id: z.string() });
 
@@ -41,12 +43,12 @@ export async function insertUserIfAbsent(db: CommonQueryMethods, user: NewUser):
   const result = await db.query(sql.typeAlias("void")`
     INSERT INTO users (id, tenant, username, password_hash, role)
     VALUES (${user.id}, ${user.tenant}, ${user.username}, ${user.passwordHash}, ${user.role})
-    ON CONFLICT ((coalesce(tenant, '')), username) DO NOTHING`);
+    ON CONFLICT ((coalesce(tenant, '')), (lower(username))) DO NOTHING`);
   return result.rowCount > 0;
 }
 
 export function userExists(db: CommonQueryMethods, tenant: string | null, username: string): Promise<boolean> {
-  return db.exists(sql.type(Exists)`SELECT 1 FROM users u WHERE ${inRealm(tenant)} AND u.username = ${username}`);
+  return db.exists(sql.type(Exists)`SELECT 1 FROM users u WHERE ${inRealm(tenant)} AND ${named(username)}`);
 }
 
 /** A user with its password hash, and whether its tenant (if any) is enabled and uses passwords. */
@@ -55,11 +57,11 @@ export function findCredential(db: CommonQueryMethods, tenant: string | null, us
     SELECT ${userColumns}, u.password_hash,
            coalesce(u.tenant IS NULL OR (NOT t.disabled AND t.auth_provider = 'db'), false) AS tenant_accepts_passwords
     FROM users u LEFT JOIN tenants t ON t.name = u.tenant
-    WHERE ${inRealm(tenant)} AND u.username = ${username}`);
+    WHERE ${inRealm(tenant)} AND ${named(username)}`);
 }
 
 export function findUserByName(db: CommonQueryMethods, tenant: string, username: string): Promise<UserRow | null> {
-  return db.maybeOne(sql.type(UserRow)`SELECT ${userColumns} FROM users u WHERE u.tenant = ${tenant} AND u.username = ${username}`);
+  return db.maybeOne(sql.type(UserRow)`SELECT ${userColumns} FROM users u WHERE ${inRealm(tenant)} AND ${named(username)}`);
 }
 
 /** One page of a realm's users ordered by username. */
@@ -76,7 +78,7 @@ export async function deleteUser(db: OneStatement, tenant: string | null, userna
   const row = await db.maybeOne(sql.type(Id)`${withAuditRow(
     actor,
     { action: "user.delete", tenant, target: username },
-    sql.fragment`DELETE FROM users u WHERE ${inRealm(tenant)} AND u.username = ${username} RETURNING u.id`,
+    sql.fragment`DELETE FROM users u WHERE ${inRealm(tenant)} AND ${named(username)} RETURNING u.id`,
     (changed) => sql.fragment`SELECT id FROM ${changed}`,
   )}`);
   return row !== null;
@@ -198,36 +200,65 @@ export async function touchAccessToken(db: CommonQueryMethods, id: string): Prom
 }
 
 const windowStart = (windowSec: number) => sql.fragment`now() - make_interval(secs => ${windowSec})`;
+const Admitted = z.object({ admitted: z.boolean() });
 
-/** Whether any key has reached `maxFailures` within the current window. */
-export function isLoginThrottled(db: CommonQueryMethods, keys: readonly string[], maxFailures: number, windowSec: number): Promise<boolean> {
-  return db.exists(sql.type(Exists)`
-    SELECT 1 FROM login_failures
-    WHERE key = ANY(${sql.array(keys, "text")}) AND failures >= ${maxFailures} AND window_started_at > ${windowStart(windowSec)}`);
+/** The counters of one login attempt (auth/throttle.ts). */
+export interface AttemptKeys {
+  pair: string;
+  source: string;
+  account: string;
 }
 
 /**
- * Counts a failure for each key: within the window it adds one, after it a new window starts.
- * One statement, so it needs no transaction and is not cut short by the caller's deadline. Keys
- * are inserted in sorted order so concurrent failures lock rows in the same order. Other keys'
- * finished windows are dropped on the way (skipping rows another call holds), or every source
- * that ever failed would stay forever.
+ * Counts one attempt and answers whether it may go on, in one statement: the pair and the source
+ * are counted first (a new window starts after the old one ends), and the account only when both
+ * are within `perSource`, then it must be within `perAccount`. Row locks serialise concurrent
+ * attempts on a key, so each sees the counts before it. Keys lock in one order (pair:, source:,
+ * user:), so concurrent attempts never deadlock. Other keys' finished windows are dropped on the
+ * way (skipping rows another call holds), or every source that ever failed would stay forever.
  */
-export async function recordLoginFailure(db: CommonQueryMethods, keys: readonly string[], windowSec: number): Promise<void> {
-  const sorted = sql.array([...keys].sort(), "text");
-  await db.query(sql.typeAlias("void")`
+export async function reserveLoginAttempt(
+  db: CommonQueryMethods,
+  keys: AttemptKeys,
+  limits: { perSource: number; perAccount: number },
+  windowSec: number,
+): Promise<boolean> {
+  const all = sql.array([keys.pair, keys.source, keys.account], "text");
+  const count = sql.fragment`
+    ON CONFLICT (key) DO UPDATE SET
+      failures = CASE WHEN login_failures.window_started_at > ${windowStart(windowSec)} THEN login_failures.failures + 1 ELSE 1 END,
+      window_started_at = CASE WHEN login_failures.window_started_at > ${windowStart(windowSec)} THEN login_failures.window_started_at ELSE now() END
+    RETURNING failures`;
+  return db.oneFirst(sql.type(Admitted)`
     WITH purged AS (
       DELETE FROM login_failures WHERE key IN (
         SELECT key FROM login_failures
-        WHERE window_started_at <= ${windowStart(windowSec)} AND key <> ALL(${sorted})
-        FOR UPDATE SKIP LOCKED))
-    INSERT INTO login_failures (key, failures)
-    SELECT k, 1 FROM unnest(${sorted}) AS k ORDER BY k
-    ON CONFLICT (key) DO UPDATE SET
-      failures = CASE WHEN login_failures.window_started_at > ${windowStart(windowSec)} THEN login_failures.failures + 1 ELSE 1 END,
-      window_started_at = CASE WHEN login_failures.window_started_at > ${windowStart(windowSec)} THEN login_failures.window_started_at ELSE now() END`);
+        WHERE window_started_at <= ${windowStart(windowSec)} AND key <> ALL(${all})
+        FOR UPDATE SKIP LOCKED)),
+    near AS (
+      INSERT INTO login_failures (key, failures) VALUES (${keys.pair}, 1), (${keys.source}, 1)
+      ${count}),
+    near_ok AS (SELECT bool_and(failures <= ${limits.perSource}) AS ok FROM near),
+    account AS (
+      INSERT INTO login_failures (key, failures) SELECT ${keys.account}, 1 FROM near_ok WHERE ok
+      ${count})
+    SELECT (SELECT ok FROM near_ok) AND coalesce((SELECT failures <= ${limits.perAccount} FROM account), false) AS admitted`);
 }
 
-export async function clearLoginFailures(db: CommonQueryMethods, key: string): Promise<void> {
-  await db.query(sql.typeAlias("void")`DELETE FROM login_failures WHERE key = ${key}`);
+/**
+ * A right password: the pair and the account start over (their rows go when their window
+ * ends); the source gets its attempt back. One UPDATE, whose index scan locks the keys in the
+ * order reserveLoginAttempt does.
+ */
+export async function clearLoginAttempt(db: CommonQueryMethods, keys: AttemptKeys): Promise<void> {
+  await db.query(sql.typeAlias("void")`
+    UPDATE login_failures SET failures = CASE WHEN key = ${keys.source} THEN greatest(failures - 1, 0) ELSE 0 END
+    WHERE key = ANY(${sql.array([keys.pair, keys.source, keys.account], "text")})`);
+}
+
+/** An attempt whose password was never checked: every key gets it back. */
+export async function releaseLoginAttempt(db: CommonQueryMethods, keys: AttemptKeys): Promise<void> {
+  await db.query(sql.typeAlias("void")`
+    UPDATE login_failures SET failures = greatest(failures - 1, 0)
+    WHERE key = ANY(${sql.array([keys.pair, keys.source, keys.account], "text")})`);
 }

@@ -11,7 +11,7 @@ import { insertUserIfAbsent, userExists } from "./queries";
 export async function seedAdmin(pool: DatabasePool, config: Pick<Config, "adminUsername" | "adminPassword" | "bcryptCost">, logger: Logger): Promise<void> {
   // Skips the bcrypt work on every restart; the insert itself is safe when replicas race.
   if (await userExists(pool, null, config.adminUsername)) return;
-  const passwordHash = await createPasswords(config.bcryptCost).hash(config.adminPassword);
+  const passwordHash = await createPasswords({ cost: config.bcryptCost, running: 1, waiting: 0 }).hash(config.adminPassword);
   const user = { id: newId("u"), tenant: null, username: config.adminUsername, passwordHash, role: "admin" as const };
   if (await insertUserIfAbsent(pool, user)) logger.info({ username: config.adminUsername }, "created the bootstrap superuser");
 }

@@ -9,12 +9,25 @@ import type { AuthDeps } from "./deps";
 import type { AuthHandlers } from "./handler-types";
 import { OidcRejected } from "./oidc";
 import { userPrincipal, type AccountRef } from "./principal";
+import type { LoginAttempt } from "./throttle";
 import { findCredential, findUserByName, purgeExpiredRevocations, revokeSession, updatePasswordHash } from "./queries";
-import { throttleKeys } from "./throttle";
 import { validateChangePassword, validateExchangeOidcToken, validateLogin } from "./validate";
 
 /** One answer for every failed login: no hint whether the user, the password or the tenant was wrong. */
 const loginRefused = () => new AppError("unauthenticated", "invalid username or password");
+
+/**
+ * Runs the password check of a reserved attempt; if it ends without checking one (the work
+ * queue was full, the state database failed), the attempt is given back before the error goes on.
+ */
+async function checking<T>(attempt: LoginAttempt, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    await attempt.release();
+    throw err;
+  }
+}
 
 export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "logout" | "whoAmI" | "exchangeOidcToken" | "changePassword"> {
   const { pool, passwords, sessions, throttle, oidc } = deps;
@@ -33,16 +46,15 @@ export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "l
   return {
     async login(request, ctx) {
       const { tenant, username, password } = validateLogin(request);
-      const keys = throttleKeys(ctx, tenant, username);
-      await throttle.check(keys);
-      const account = await findCredential(pool, tenant, username);
-      // Always runs bcrypt (against a dummy hash when there is no such user): equal timing.
-      const matches = await passwords.verify(password, account?.password_hash);
-      if (!account || !matches || !account.tenant_accepts_passwords) {
-        await throttle.failed(keys);
-        throw loginRefused();
-      }
-      await throttle.succeeded(keys);
+      // Reserved (counted) before any check, so concurrent attempts cannot pass the limit.
+      const attempt = await throttle.reserve(ctx, tenant, username);
+      const { account, matches } = await checking(attempt, async () => {
+        const found = await findCredential(pool, tenant, username);
+        // Always runs bcrypt (against a dummy hash when there is no such user): equal timing.
+        return { account: found, matches: await passwords.verify(password, found?.password_hash) };
+      });
+      if (!account || !matches || !account.tenant_accepts_passwords) throw loginRefused(); // counted already
+      await attempt.succeeded();
       const principal = userPrincipal(account, "session");
       return { ...(await openSession(account)), superuser: principal.superuser, manageableTenants: manageableTenants(principal) };
     },
@@ -92,17 +104,18 @@ export function sessionHandlers(deps: AuthDeps): Pick<AuthHandlers, "login" | "l
       const user = requireOwnAccount(ctx.principal, request.tenant, request.username);
       const { currentPassword, newPassword } = validateChangePassword(request);
       const realm = user.tenant ?? null;
-      const keys = throttleKeys(ctx, realm, user.subject);
-      await throttle.check(keys);
-      const account = await findCredential(pool, realm, user.subject);
-      if (!account || account.id !== user.userId) throw notFound("user");
-      if (!(await passwords.verify(currentPassword, account.password_hash))) {
-        await throttle.failed(keys);
+      const attempt = await throttle.reserve(ctx, realm, user.subject);
+      const account = await checking(attempt, async () => {
+        const found = await findCredential(pool, realm, user.subject);
+        if (!found || found.id !== user.userId) throw notFound("user");
+        return (await passwords.verify(currentPassword, found.password_hash)) ? found : undefined;
+      });
+      if (!account) {
         throw new AppError("invalid_current_password", "the current password is wrong", [
           { field: "current_password", reason: "invalid_current_password", description: "is not the account's password" },
         ]);
       }
-      await throttle.succeeded(keys);
+      await attempt.succeeded();
       const passwordHash = await passwords.hash(newPassword);
       // The user's other sessions end; the one making the change (if it is a session) stays.
       const keptSession = ctx.principal.credential === "session" ? (ctx.principal.sessionId ?? null) : null;

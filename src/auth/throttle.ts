@@ -1,61 +1,64 @@
-// Throttles failed password checks per account and per source address (SPEC §5). Counts live in
-// the state database (login_failures) so replicas share them; the check runs before bcrypt, so
-// a blocked caller costs no CPU.
-import { isIP } from "node:net";
+// Throttles password checks (SPEC §5). Every attempt is reserved before its password is checked,
+// in one statement that counts it and answers whether it may go on, so concurrent attempts
+// cannot slip past the limit between a check and the count: at most the limit of checks run
+// per window, however many arrive at once. Counts live in the state database (login_failures)
+// so replicas share them.
+//
+// Three keys per attempt, as the large providers count:
+// - the (account, source) pair, limit QOD_LOGIN_MAX_FAILURES: guessing one account from one place;
+// - the source alone, the same limit: spraying many accounts from one place;
+// - the account alone, ACCOUNT_CEILING_FACTOR times the limit, counted only for attempts the
+//   first two let through: bounds guessing spread over many sources, while a source with no
+//   recent failures still gets in when another source hammered the account.
+// A right password clears the pair and the account, and gives the source back its attempt (its
+// earlier failures stay, so one valid account cannot reset a sprayer's budget).
 import type { DatabasePool } from "slonik";
-import { AppError } from "../errors";
 import type { CallContext } from "../call/context";
-import { metadataValue } from "../call/metadata";
-import { clearLoginFailures, isLoginThrottled, recordLoginFailure } from "./queries";
+import type { ClientAddress } from "../call/client-address";
+import { AppError } from "../errors";
+import { clearLoginAttempt, releaseLoginAttempt, reserveLoginAttempt, type AttemptKeys } from "./queries";
 
-export interface ThrottleKeys {
-  account: string;
-  source: string;
-}
+export const ACCOUNT_CEILING_FACTOR = 10;
 
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
-
-/** grpc-js gives `address:port` for TCP peers (IPv6 without brackets); keeps the address. */
-function peerAddress(peer: string): string {
-  const host = peer.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
-  return isIP(host) ? host : peer;
-}
-
-/**
- * The caller's address. A call from loopback that carries `x-forwarded-for` came through a
- * proxy on this host (Envoy beside the service): its last entry is the address that proxy saw.
- * Otherwise every REST client would share the proxy's one counter. (The embedded JSON gateway
- * calls in-process with the HTTP client's own address as the peer.)
- */
-export function sourceAddress(ctx: Pick<CallContext, "peer" | "metadata">): string {
-  const peer = peerAddress(ctx.peer);
-  if (!LOOPBACK.test(peer)) return peer;
-  const forwarded = metadataValue(ctx.metadata, "x-forwarded-for")?.split(",").at(-1)?.trim();
-  return forwarded && isIP(forwarded) ? forwarded : peer;
-}
-
-/** `tenant` null is the superuser realm. */
-export function throttleKeys(ctx: Pick<CallContext, "peer" | "metadata">, tenant: string | null, username: string): ThrottleKeys {
-  return { account: `user:${tenant ?? ""}:${username}`, source: `source:${sourceAddress(ctx)}` };
+/** One reserved attempt: counted as a failure unless it ends otherwise. */
+export interface LoginAttempt {
+  /** The password was right. */
+  succeeded(): Promise<void>;
+  /** No password was checked after all (the work queue was full, the state database failed): the attempt is given back. */
+  release(): Promise<void>;
 }
 
 export interface LoginThrottle {
-  /** Throws RESOURCE_EXHAUSTED (`rate_limited`) while either key is over the limit. */
-  check(keys: ThrottleKeys): Promise<void>;
-  failed(keys: ThrottleKeys): Promise<void>;
-  /** A right password clears the account's count; the source's stays, so one valid account
-   * cannot reset a sprayer's budget. */
-  succeeded(keys: ThrottleKeys): Promise<void>;
+  /** Reserves an attempt on `username` of realm `tenant` (null: superusers); throws `rate_limited` when a key is over its limit. */
+  reserve(ctx: Pick<CallContext, "peer" | "metadata">, tenant: string | null, username: string): Promise<LoginAttempt>;
 }
 
-export function createLoginThrottle(pool: DatabasePool, limits: { maxFailures: number; windowSec: number }): LoginThrottle {
+const rateLimited = () => new AppError("rate_limited", "too many failed attempts; try again later");
+
+export function createLoginThrottle(
+  pool: DatabasePool,
+  clientAddress: ClientAddress,
+  limits: { maxFailures: number; windowSec: number },
+): LoginThrottle {
+  const { maxFailures, windowSec } = limits;
   return {
-    async check(keys) {
-      if (await isLoginThrottled(pool, [keys.account, keys.source], limits.maxFailures, limits.windowSec)) {
-        throw new AppError("rate_limited", "too many failed attempts; try again later");
-      }
+    async reserve(ctx, tenant, username) {
+      // Usernames are unique case-insensitively (migration 0008): one account, one count.
+      const account = `user:${tenant ?? ""}:${username.toLowerCase()}`;
+      const source = `source:${clientAddress(ctx)}`;
+      const keys: AttemptKeys = { pair: `pair:${account}|${source}`, source, account };
+      const admitted = await reserveLoginAttempt(pool, keys, { perSource: maxFailures, perAccount: maxFailures * ACCOUNT_CEILING_FACTOR }, windowSec);
+      if (!admitted) throw rateLimited();
+      return {
+        succeeded: () => clearLoginAttempt(pool, keys),
+        async release() {
+          try {
+            await releaseLoginAttempt(pool, keys);
+          } catch {
+            // Best effort: the count only errs on the safe side, and ends with its window.
+          }
+        },
+      };
     },
-    failed: (keys) => recordLoginFailure(pool, [keys.account, keys.source], limits.windowSec),
-    succeeded: (keys) => clearLoginFailures(pool, keys.account),
   };
 }

@@ -79,7 +79,7 @@ export function requireOwnAccount(principal: Principal, tenant: string, username
   if (realm !== "" && realm !== (user.tenant ?? "")) {
     throw new AppError("tenant_forbidden", "the caller has no access to this tenant");
   }
-  if (username !== "" && username !== user.subject) {
+  if (username !== "" && username.toLowerCase() !== user.subject.toLowerCase()) {
     throw new AppError("invalid_username", "a password can only be changed by its owner", [
       { field: "username", reason: "invalid_username", description: "must be the caller's own username, or empty" },
     ]);

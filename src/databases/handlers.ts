@@ -8,8 +8,10 @@ import type { DatabasePool } from "../db/sql";
 import { notFound } from "../errors";
 import { pageOf, readPage } from "../pagination";
 import { Violations } from "../validation";
+import { requireServerAccess } from "./access";
 import type { Lifecycle } from "./lifecycle";
 import { findDatabase, listDatabases } from "./queries";
+import { effectiveTarget } from "./servers";
 import { toDatabase } from "./rows";
 import { validateCreateDatabase, validateDatabaseRef, validateDeleteDatabase, validateUpdateDatabase } from "./validate";
 
@@ -22,14 +24,16 @@ export interface DatabaseHandlerDeps {
   lifecycle: Lifecycle;
   /** The shared server (the global metastore defaults). */
   defaults: PgTarget;
-  config: Pick<Config, "dataPath">;
+  config: Pick<Config, "dataPath" | "dataDir" | "metastoreAllowedHosts">;
 }
 
 export function databaseHandlers({ pool, lifecycle, defaults, config }: DatabaseHandlerDeps): ServiceHandlers<typeof DatabaseServiceService> {
   return {
     async createDatabase(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);
-      const command = validateCreateDatabase(request, metadataValue(ctx.metadata, "idempotency-key"), config.dataPath);
+      const rules = { dataDir: config.dataDir, dataRoot: config.dataPath, anywhere: ctx.principal.superuser };
+      const command = validateCreateDatabase(request, metadataValue(ctx.metadata, "idempotency-key"), rules);
+      requireServerAccess(ctx.principal, config.metastoreAllowedHosts, effectiveTarget(defaults, command.metastore, command.secrets), request.metastore);
       return toDatabase(await lifecycle.create(ctx, command));
     },
 
@@ -55,7 +59,14 @@ export function databaseHandlers({ pool, lifecycle, defaults, config }: Database
 
     async updateDatabase(request, ctx) {
       requireTenantAdmin(ctx.principal, request.tenant);
-      return toDatabase(await lifecycle.update(ctx, validateUpdateDatabase(request)));
+      const command = validateUpdateDatabase(request);
+      if (!ctx.principal.superuser) {
+        // The server of a database never changes after it is created, so reading it before the
+        // update's lock is safe; an absent database is the update's own not_found.
+        const row = await findDatabase(pool, command.tenant, command.name.full);
+        if (row) requireServerAccess(ctx.principal, config.metastoreAllowedHosts, effectiveTarget(defaults, row.metastore, { metastore: {}, objectStore: {} }), request.metastore);
+      }
+      return toDatabase(await lifecycle.update(ctx, command));
     },
 
     async deleteDatabase(request, ctx) {

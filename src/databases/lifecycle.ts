@@ -211,10 +211,18 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       });
     } catch (failure) {
       if (!(failure instanceof AppError)) throw failure; // servers and the signal throw only AppErrors; the reconciler settles after a bug
-      // Reading our row first proves the session (and lock) is still ours; if it is not, the
-      // reconciler settles the row and we must not touch the server.
-      const current = await findDatabaseById(conn, row.id);
-      const settled = current && (await settle(conn, current, failure));
+      let settled: DatabaseRow | null;
+      try {
+        // Reading our row first proves the session (and lock) is still ours; if it is not, the
+        // reconciler settles the row and we must not touch the server.
+        const current = await findDatabaseById(conn, row.id);
+        settled = current && (await settle(conn, current, failure));
+      } catch (settling) {
+        if (!(settling instanceof AppError)) throw settling;
+        // The server cannot be reached to roll back now: the row stays PROVISIONING, and the
+        // reconciler settles it (drops what was made, or finds it whole) once it can.
+        throw new AppError(failure.reason, `${failure.message}; the database will be settled once its server can be reached`, failure.violations, { cause: failure });
+      }
       if (settled?.status === "READY") return settled; // the catalog did commit; only its answer was lost
       throw failure;
     }

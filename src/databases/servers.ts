@@ -92,6 +92,14 @@ function serverError(err: unknown, logger: Logger, operation: string): AppError 
       return new AppError("exists", "a Postgres database with this name already exists on its server", [], { cause: err });
     case "55006":
       return new AppError("unavailable", "the database server is busy; retry shortly", [], { cause: err });
+    case "53300":
+      return new AppError("unavailable", "the database server has no free connections; retry when it has", [], { cause: err });
+    case "57P01":
+    case "57P02":
+    case "57P03":
+      return new AppError("unavailable", "the database server is shutting down or starting up; retry shortly", [], { cause: err });
+    case "ECONNREFUSED":
+      return new AppError("unavailable", "the database server refused the connection", [], { cause: err });
     default:
       return new AppError("unavailable", "the database server cannot be reached or could not complete the operation", [], { cause: err });
   }

@@ -1,4 +1,5 @@
 // Turns DatabaseService requests into commands, or field violations (SPEC §6, §7). Pure: no I/O.
+import path from "node:path";
 import type { CreateDatabaseRequest, DeleteDatabaseRequest, UpdateDatabaseRequest } from "../../gen/qod/v1/database";
 import { isRequestId } from "../call/metadata";
 import { databaseName, IDENTIFIER_PATTERN, isOneOf, Violations, type DatabaseName } from "../validation";
@@ -51,7 +52,8 @@ export interface Settings {
   defaultSchema: string;
 }
 
-function canonicalMetastoreKey(key: string): string | undefined {
+/** The canonical spelling of a metastore key (`pghost` → `pgHost`), or undefined for an unknown key. */
+export function canonicalMetastoreKey(key: string): string | undefined {
   return METASTORE_KEYS[key.toLowerCase()];
 }
 
@@ -117,27 +119,57 @@ function objectStoreEntries(v: Violations, kind: Kind, entries: Record<string, s
   return out;
 }
 
-/** A filesystem path (absolute) or an object-store URI, free of characters that could escape a quoted string. */
-function checkDataPath(v: Violations, kind: Kind, dataPath: string): void {
-  const bad = (description: string) => v.add("data_path", "invalid_data_path", description);
-  if (kind === "memory") {
-    if (dataPath !== "") bad("must be empty: a memory database stores no data");
-    return;
-  }
-  if (dataPath === "") {
-    if (kind === "duckdb-file") bad("is required: the path of the .duckdb file");
-    return;
-  }
+/** Where data paths may point (hole 5 of issue 11). */
+export interface DataPathRules {
+  /** QOD_DATA_DIR: it holds secrets.json and the embedded Postgres, so no data path lies in it (but for the lake root below). */
+  dataDir: string;
+  /** QOD_DATA_PATH: the root of derived data paths; a tenant's own root is `${dataRoot}/${tenant}/`. */
+  dataRoot: string;
+  /** Whether the caller may name any filesystem path (superusers) rather than only under its tenant's root. */
+  anywhere: boolean;
+}
+
+/** Whether `child` (normalised) is `parent` or lies under it. */
+const within = (child: string, parent: string) => child === parent || child.startsWith(`${parent.replace(/\/+$/, "")}/`);
+
+/**
+ * A filesystem path (absolute) or an object-store URI, free of characters that could escape a
+ * quoted string; returned normalised. `..` segments are refused before normalising, anywhere. A
+ * filesystem path never lies in the data directory (except under the lake root, when that is
+ * inside it), and a tenant admin's lies under its tenant's root. An object-store URI is open to
+ * everyone: access to it is by the caller's own credentials.
+ */
+function checkDataPath(v: Violations, kind: Kind, dataPath: string, tenant: string, rules: DataPathRules): string {
+  const bad = (description: string) => {
+    v.add("data_path", "invalid_data_path", description);
+    return dataPath;
+  };
+  if (kind === "memory") return dataPath === "" ? dataPath : bad("must be empty: a memory database stores no data");
+  if (dataPath === "") return kind === "duckdb-file" ? bad("is required: the path of the .duckdb file") : dataPath;
   if (UNSAFE.test(dataPath) || dataPath.length > MAX_VALUE) {
-    bad(`must hold no quotes, semicolons, backslashes or control characters, and at most ${MAX_VALUE} characters`);
-    return;
+    return bad(`must hold no quotes, semicolons, backslashes or control characters, and at most ${MAX_VALUE} characters`);
   }
   const uri = /^([a-z0-9]+):\/\/(.*)$/.exec(dataPath);
-  if (uri) {
-    if (!DATA_PATH_SCHEMES.includes(uri[1] ?? "")) bad(`must be a filesystem path or a ${DATA_PATH_SCHEMES.map((s) => `${s}://`).join(", ")} URI`);
-    else if (!/^[^/]+/.test(uri[2] ?? "")) bad("must name a bucket or container after the scheme");
-  } else if (!dataPath.startsWith("/")) bad("must be an absolute filesystem path or an object-store URI");
+  const location = uri ? (uri[2] ?? "") : dataPath;
+  if (location.split("/").includes("..")) return bad("must not hold a .. segment");
   if (kind === "duckdb-file" && !dataPath.endsWith(".duckdb")) bad("must be the path of a .duckdb file");
+  if (uri) {
+    if (!DATA_PATH_SCHEMES.includes(uri[1] ?? "")) return bad(`must be a filesystem path or a ${DATA_PATH_SCHEMES.map((s) => `${s}://`).join(", ")} URI`);
+    if (!/^[^/]+/.test(location)) return bad("must name a bucket or container after the scheme");
+    return `${uri[1]}://${path.posix.normalize(location)}`;
+  }
+  if (!dataPath.startsWith("/")) return bad("must be an absolute filesystem path or an object-store URI");
+  const normalized = path.posix.normalize(dataPath);
+  const lakeRoot = /^[a-z0-9]+:\/\//.test(rules.dataRoot) ? undefined : rules.dataRoot;
+  if (within(normalized, rules.dataDir) && !(lakeRoot && within(normalized, lakeRoot) && normalized !== lakeRoot)) {
+    return bad("must not lie in the service's data directory");
+  }
+  if (!rules.anywhere) {
+    if (!lakeRoot) return bad("must be an object-store URI");
+    const tenantRoot = `${lakeRoot}/${tenant}`;
+    if (!within(normalized, tenantRoot)) return bad(`must lie under ${tenantRoot}/ or be an object-store URI`);
+  }
+  return normalized;
 }
 
 /** The identifier fields of a database, each with its own reason. */
@@ -170,13 +202,12 @@ function checkRequestId(v: Violations, fromBody: string, fromHeader: string | un
   return requestId;
 }
 
-/** `dataRoot` is QOD_DATA_PATH, under which a ducklake database without a dataPath keeps its data. */
-export function validateCreateDatabase(request: CreateDatabaseRequest, idempotencyKey: string | undefined, dataRoot: string): CreateDatabaseCommand {
+/** `rules.dataRoot` is QOD_DATA_PATH, under which a ducklake database without a dataPath keeps its data. */
+export function validateCreateDatabase(request: CreateDatabaseRequest, idempotencyKey: string | undefined, rules: DataPathRules): CreateDatabaseCommand {
   const v = new Violations();
   const tenant = v.name("tenant", request.tenant, "invalid_id");
   const name = databaseName(v, "name", tenant, request.name);
   const kind = request.kind.trim().toLowerCase() || "ducklake";
-  const dataPath = request.dataPath.trim();
   const defaultDatabase = request.defaultDatabase.trim();
   const defaultSchema = request.defaultSchema.trim();
   checkIdentifier(v, "default_database", defaultDatabase);
@@ -185,7 +216,7 @@ export function validateCreateDatabase(request: CreateDatabaseRequest, idempoten
   // The remaining checks depend on the kind.
   if (!isOneOf(CREATABLE_KINDS, kind)) throw v.add("kind", "invalid_kind", `must be one of ${CREATABLE_KINDS.join(", ")}`).error();
   const k: Kind = kind;
-  checkDataPath(v, k, dataPath);
+  const normalizedPath = checkDataPath(v, k, request.dataPath.trim(), tenant, rules);
   const metastore = splitSecrets(withoutEmpty(metastoreEntries(v, k, request.metastore, name.full)));
   const objectStore = splitSecrets(withoutEmpty(objectStoreEntries(v, k, request.objectStore)));
   v.throwIfAny();
@@ -193,9 +224,9 @@ export function validateCreateDatabase(request: CreateDatabaseRequest, idempoten
     tenant,
     name,
     kind: k,
-    dataPath,
+    dataPath: normalizedPath,
     effectiveDataPath:
-      k === "ducklake" ? normalizeDataPath(dataPath || `${dataRoot}/${name.full}`) : k === "duckdb-file" ? dataPath : "",
+      k === "ducklake" ? normalizeDataPath(normalizedPath || `${rules.dataRoot}/${name.full}`) : k === "duckdb-file" ? normalizedPath : "",
     metastore: k === "ducklake" ? { ...metastore.plain, dbName: name.full } : {},
     objectStore: objectStore.plain,
     secrets: { metastore: metastore.secret, objectStore: objectStore.secret },

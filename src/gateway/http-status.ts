@@ -2,7 +2,7 @@
 // (Envoy's Grpc::Utility::grpcToHttpStatus), and the gateway's own rejections ("local
 // replies"), rendered exactly as envoy/envoy.yaml's local_reply_config renders Envoy's.
 import { status as Code } from "@grpc/grpc-js";
-import { codeForReason, ERROR_DOMAIN, type Reason } from "../errors";
+import { clipUtf8, codeForReason, ERROR_DOMAIN, MAX_MESSAGE_BYTES, type Reason } from "../errors";
 
 /** Envoy's table ("from cloud.google.com/apis/design/errors"); unknown codes are 500. */
 export function httpStatusFromGrpc(code: Code): number {
@@ -45,7 +45,9 @@ export function httpStatusFromGrpc(code: Code): number {
 export const LOCAL_REPLIES = {
   400: "invalid_argument",
   404: "not_found",
+  408: "deadline_exceeded",
   413: "invalid_body_size",
+  431: "invalid_header_size",
   500: "internal",
   502: "internal",
   503: "unavailable",
@@ -70,5 +72,5 @@ export function localReplyBody(reply: LocalReply): string {
   const reason = LOCAL_REPLIES[reply.status];
   const code = codeForReason(reason);
   const info = { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: ERROR_DOMAIN, metadata: {} };
-  return JSON.stringify({ code, message: reply.message, details: [info] });
+  return JSON.stringify({ code, message: clipUtf8(reply.message, MAX_MESSAGE_BYTES), details: [info] });
 }

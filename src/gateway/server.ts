@@ -3,7 +3,7 @@
 // in-process invoker (src/server/invoker.ts), which runs the same middleware chain, decoding and
 // encoding as a call on the gRPC port, without a second hop through a socket. What crosses is
 // what a gRPC call would carry: the headers as metadata, a deadline, the client's cancellation.
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -84,6 +84,9 @@ function responseHeaders(metadata: Metadata): OutgoingHttpHeaders {
 
 const tooLarge = () => new LocalReply(413, "Request rejected because the transcoder's internal buffer size exceeds the configured limit.");
 
+/** The client went away before its request was read: nobody is left to answer. */
+class ClientGone extends Error {}
+
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (Number(req.headers["content-length"]) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
@@ -97,11 +100,46 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     req.on("data", onData);
     req.once("end", () => resolve(Buffer.concat(chunks, size)));
-    req.once("error", reject);
-    // `close` follows every request, also one read to its end: only an incomplete one is an error
-    // (and only then is the error, with its stack, worth making).
-    req.once("close", () => req.complete || reject(new LocalReply(400, "the client closed the request")));
+    // A reset mid-body (`aborted`), or a request cut off by the request timeout. `close` follows
+    // every request, also one read to its end: only an incomplete one counts.
+    req.once("error", () => reject(new ClientGone()));
+    req.once("close", () => req.complete || reject(new ClientGone()));
   });
+}
+
+/** How long a connection refused by the parser is still read from before it is closed. */
+const LINGER_MS = 2_000;
+/** Connections answered by answerClientError, lingering. */
+const answered = new WeakSet<Socket>();
+
+/** What Node's HTTP parser refuses before any handler runs, answered as Envoy answers it. */
+const CLIENT_ERRORS: Record<string, LocalReply> = {
+  ERR_HTTP_REQUEST_TIMEOUT: new LocalReply(408, "request timeout"),
+  HPE_HEADER_OVERFLOW: new LocalReply(431, "request header fields too large"),
+};
+
+/**
+ * A request Node could not read (malformed, headers too large, not in within the request
+ * timeout): the google.rpc.Status JSON every other error has, then the connection closes, as
+ * Node's own answer does (a bare status line without this listener). As Node does, a connection
+ * whose current response has already begun is just closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, current: ServerResponse | undefined): void {
+  // The parser reports again for each later chunk of a connection already answered: it lingers.
+  if (answered.has(socket)) return;
+  // Nothing more may be written on a connection whose response is still being written, or whose
+  // last response closed it (an earlier, finished response of a keep-alive connection is no bar).
+  const done = current !== undefined && current.headersSent && (!current.writableFinished || !current.shouldKeepAlive);
+  if (!socket.writable || err.code === "ECONNRESET" || done) return void socket.destroy();
+  answered.add(socket);
+  const reply = CLIENT_ERRORS[err.code ?? ""] ?? new LocalReply(400, "bad request");
+  const body = Buffer.from(localReplyBody(reply));
+  const head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head), body]));
+  // The client may still be sending the rest of what was refused (an oversized request): closing
+  // with unread data resets the connection, and the reset can overtake the answer. So the socket
+  // stays a moment, while the parser goes on reading (and refusing) what still comes.
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 export interface GatewayDeps {
@@ -115,6 +153,8 @@ export interface GatewayDeps {
   deadlineMs?: number;
   /** Plain HTTP handlers (probes) answered before the transcoder's routes, besides the API docs. */
   plainRoutes?: readonly PlainRoute[];
+  /** The longest a client may take to send a whole request, headers and body (QOD_HTTP_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs: number;
 }
 
 export interface Gateway {
@@ -124,7 +164,7 @@ export interface Gateway {
   close(graceMs: number): Promise<void>;
 }
 
-export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS, plainRoutes = [] }: GatewayDeps): Gateway {
+export function createGateway({ descriptor, invokers, maxBodyBytes, logger, deadlineMs = GATEWAY_DEADLINE_MS, plainRoutes = [], requestTimeoutMs }: GatewayDeps): Gateway {
   const registry = loadRegistry(descriptor);
   const routes = buildRoutes(registry, gatewayServices(registry));
   for (const route of routes.routes) {
@@ -217,6 +257,10 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       const request = transcoder.request(found.route, found.bindings, body);
       reply(res, found.route, await invoke(found.route, request, req, res));
     } catch (err) {
+      if (err instanceof ClientGone) {
+        log.info({ method: req.method, path: (req.url ?? "/").split("?", 1)[0] }, "the client went away before its request was read");
+        return;
+      }
       if (res.headersSent) return;
       const local = err instanceof LocalReply ? err : new LocalReply(500, "internal error");
       if (!(err instanceof LocalReply)) log.error({ err }, "gateway failure");
@@ -226,9 +270,17 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
 
   return {
     listen(host, port) {
-      const server = createServer((req, res) => void handle(req, res));
+      // A request must arrive whole within requestTimeoutMs (Node answers 408 and closes), so a
+      // slow sender cannot hold a connection; the check runs every second, not every 30 s.
+      const server = createServer(
+        { requestTimeout: requestTimeoutMs, headersTimeout: Math.min(requestTimeoutMs, KEEP_ALIVE_MS + 1_000), connectionsCheckingInterval: 1_000 },
+        (req, res) => void handle(req, res),
+      );
+      // The response each connection answers (or last answered), for answerClientError.
+      const responses = new WeakMap<Socket, ServerResponse>();
+      server.on("request", (req: IncomingMessage, res: ServerResponse) => responses.set(req.socket, res));
+      server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, responses.get(socket)));
       server.keepAliveTimeout = KEEP_ALIVE_MS;
-      server.headersTimeout = KEEP_ALIVE_MS + 1_000;
       draining = false;
       return new Promise((resolve, reject) => {
         server.once("error", reject);

@@ -82,13 +82,24 @@ function bind(request: JsonValue, { fields, value }: Binding): void {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Why a body is not JSON, saying where and never what: the parser's own messages quote the text
+ * around the error, which may be a password.
+ */
+function jsonFailure(err: Error): string {
+  const position = /at position (\d+)/.exec(err.message)?.[1];
+  if (position !== undefined) return `invalid JSON body: a syntax error at byte ${position}`;
+  if (/end of JSON input/.test(err.message)) return "invalid JSON body: it ends early";
+  return "invalid JSON body";
+}
+
 function parseBody(body: Buffer): JsonValue {
   // No body at all is an empty object, as in Envoy (GETs and bodiless POSTs work).
   if (body.length === 0) return {};
   try {
     return JSON.parse(utf8.decode(body)) as JsonValue;
   } catch (err) {
-    throw new LocalReply(400, err instanceof TypeError ? "request body is not valid UTF-8" : `invalid JSON body: ${(err as Error).message}`);
+    throw new LocalReply(400, err instanceof TypeError ? "request body is not valid UTF-8" : jsonFailure(err as Error));
   }
 }
 
@@ -130,6 +141,17 @@ function booleanStrings(message: DescMessage, json: JsonValue): void {
   }
 }
 
+/**
+ * Why the JSON does not fit the request message, naming the field (or the unknown key) but not
+ * the value: protobuf-es's messages quote the value, which may be a password.
+ */
+function mappingFailure(err: Error): string {
+  const found = /^(cannot decode (?:field|message) [\w.]+ from JSON)(?:: key "(.*)" is unknown$)?/s.exec(err.message);
+  if (!found?.[1]) return "the body does not fit the request message";
+  const key = found[2];
+  return key === undefined ? found[1] : `${found[1]}: key ${JSON.stringify(key.length > 64 ? `${key.slice(0, 63)}…` : key)} is unknown`;
+}
+
 /** Envoy's printer (protobuf's) writes an Any's "@type" first; status details are Anys. */
 function typeFirst(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(typeFirst);
@@ -160,7 +182,7 @@ export function createTranscoder(registry: Registry): Transcoder {
       try {
         return toBinary(route.method.input, fromJson(route.method.input, json, { registry }));
       } catch (err) {
-        throw new LocalReply(400, (err as Error).message);
+        throw new LocalReply(400, mappingFailure(err as Error));
       }
     },
 

@@ -4,10 +4,10 @@
 import type { ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Handler } from "../call/context";
-import { AppError } from "../errors";
-import { callDefinition, MALFORMED } from "./call-definition";
+import { callDefinition, RejectedRequest } from "./call-definition";
 import { grpcUnary } from "./grpc-adapter";
 import { invoker, type Invoker } from "./invoker";
+import type { RequestScreen } from "./request-screen";
 
 type RequestOf<M> = M extends { requestDeserialize: (bytes: Buffer) => infer R } ? R : never;
 type ResponseOf<M> = M extends { responseSerialize: (value: infer R) => Buffer } ? R : never;
@@ -25,15 +25,18 @@ export function bindService<D extends ServiceDefinition>(
   handlers: { [K in keyof D]: (request: RequestOf<D[K]>, ctx: never) => Promise<ResponseOf<D[K]>> },
   wrap: (handler: Handler) => Handler,
   log: Logger,
+  screenOf: (path: string) => RequestScreen,
 ): BoundService {
-  const served = callDefinition(definition);
+  const served = callDefinition(definition, screenOf);
   const implementation: UntypedServiceImplementation = {};
   const invokers = new Map<string, Invoker>();
   for (const key of Object.keys(definition) as (keyof D & string)[]) {
     const method = served[key];
     const typed = handlers[key] as unknown as Handler;
     const handler = wrap(async (request, ctx) => {
-      if (request === MALFORMED) throw new AppError("invalid_argument", "the request is not a valid protobuf message");
+      // Refused at decoding (call-definition.ts): answered inside the chain, so it is logged and
+      // authenticated like any other call.
+      if (request instanceof RejectedRequest) throw request.error;
       return typed(request, ctx);
     });
     implementation[key] = grpcUnary(handler, method.path, log);

@@ -2,6 +2,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { addReflection } from "./reflection";
+import { transportStatusInterceptor } from "./transport-status";
 
 export interface GrpcService {
   name: string;
@@ -26,10 +27,12 @@ export interface GrpcServer {
   health: HealthImplementation;
   listen(host: string, port: number): Promise<number>;
   setServing(serving: boolean): void;
+  /** Stops accepting calls and lets those in flight finish; after graceMs they are cancelled. */
+  shutdown(graceMs: number): Promise<void>;
 }
 
 export function createGrpcServer(services: readonly GrpcService[], descriptor: Uint8Array): GrpcServer {
-  const server = new Server(GRPC_SERVER_OPTIONS);
+  const server = new Server({ ...GRPC_SERVER_OPTIONS, interceptors: [transportStatusInterceptor] });
   for (const service of services) server.addService(service.definition, service.implementation);
   const names = ["", ...services.map((s) => s.name)];
   const health = new HealthImplementation(Object.fromEntries(names.map((n) => [n, "SERVING" as const])));
@@ -46,5 +49,17 @@ export function createGrpcServer(services: readonly GrpcService[], descriptor: U
     setServing(serving) {
       for (const name of names) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
     },
+    shutdown: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
   };
 }

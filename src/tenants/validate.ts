@@ -11,9 +11,19 @@ const PROVIDER_KEY: Record<OidcProvider, string> = {
   azure: "tenantId",
   aws: "userPoolId",
 };
-/** Keys any OIDC provider may also carry: the expected audience of its ID tokens. */
+/**
+ * The audience an OIDC tenant's ID tokens must name. The seed's examples create OIDC tenants
+ * without it, so it is not required here; but a tenant without it accepts no ID token at all
+ * (auth/oidc.ts), since without it a token the issuer made for any other application would pass.
+ */
 const OPTIONAL_OIDC_KEYS = ["clientId"];
 const MAX_DISPLAY_NAME = 200;
+/**
+ * Characters a display name may not hold: controls (C0, DEL, C1), and the bidirectional
+ * embeddings, overrides, isolates and marks that make a name read otherwise than it is
+ * (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F).
+ */
+const DISPLAY_NAME_FORBIDDEN = /[\p{Cc}\u202A-\u202E\u2066-\u2069\u200E\u200F]/u;
 const MAX_CONFIG_VALUE = 1024;
 
 function isHttpsUrl(value: string): boolean {
@@ -57,6 +67,7 @@ export function validateCreateTenant(request: CreateTenantRequest): NewTenant {
   const name = v.name(field, field === "id" ? request.id : request.name, "invalid_id");
   const displayName = request.displayName.trim() === "" ? name : request.displayName.trim();
   if (displayName.length > MAX_DISPLAY_NAME) v.add("display_name", "invalid_display_name", `must be at most ${MAX_DISPLAY_NAME} characters`);
+  else if (DISPLAY_NAME_FORBIDDEN.test(displayName)) v.add("display_name", "invalid_display_name", "must hold no control characters or bidirectional formatting characters");
   const authProvider = validateAuth(v, "auth_provider", request.authProvider, "auth_config", request.authConfig);
   v.throwIfAny();
   return { name, displayName, authProvider, authConfig: request.authConfig };

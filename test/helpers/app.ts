@@ -48,6 +48,11 @@ export interface TestAppOptions {
   edge?: boolean;
   /** The service's logger (quiet by default); tests that read the logs pass their own. */
   logger?: Logger;
+  /**
+   * Changes the parsed configuration, for tests of what must hold even with a configuration that
+   * loadConfig refuses (defence in depth).
+   */
+  configure?: (config: Readonly<Config>) => Readonly<Config>;
 }
 
 /** The environment a test app runs with; `env` overrides or adds variables. */
@@ -92,7 +97,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 
 async function launch(database: string, dataDir: string, options: TestAppOptions, ownsDatabase = true): Promise<TestApp> {
   const postgres = sharedPostgres();
-  const config = loadConfig(testEnv(database, dataDir, options.env));
+  const loaded = loadConfig(testEnv(database, dataDir, options.env));
+  const config = options.configure ? options.configure(loaded) : loaded;
   const state = await connectState(pgUrl(postgres.target, database), quietLogger, config.pgPoolSize);
   const { pool } = state;
   const edge = options.edge ? { pgbouncerBinary: PGBOUNCER, tls: await testCertificate() } : undefined;

