@@ -75,6 +75,12 @@ describe("pool crash safety (SIGKILL inside CreatePool and DeletePool, restart, 
       },
     };
   }
+  /**
+   * SIGKILL closes the dead server's sockets, but a backend waiting for a lock notices only once it
+   * has the lock, and would then finish the statement: ends them, as their client is gone.
+   */
+  const endOrphanedWaiters = () =>
+    superuser((c) => c.query("select pg_terminate_backend(pid) from pg_stat_activity where wait_event_type = 'Lock' and pid <> pg_backend_pid()"));
   /** Starts a call that will hang, and swallows how it ends (the server dies under it). */
   const hanging = (call: Promise<unknown>) => void call.catch(() => undefined);
 
@@ -102,6 +108,7 @@ describe("pool crash safety (SIGKILL inside CreatePool and DeletePool, restart, 
     hanging(clients!.pools.createPool({ tenant, tenantDb: "sales", pool: "early" }, auth()));
     await waitFor("the early row", async () => (await pools()).some((p) => p.name === "early"));
     await kill();
+    await endOrphanedWaiters();
     await roles.release();
 
     // 2. Role made, row never marked ready: the last UPDATE waits behind a lock on pools.
@@ -114,6 +121,7 @@ describe("pool crash safety (SIGKILL inside CreatePool and DeletePool, restart, 
     const late = (await pools()).find((p) => p.name === "late")!;
     await waitFor("the late role", () => roleExists(poolRoleOf(late.id)));
     await kill();
+    await endOrphanedWaiters();
     await rows.release();
 
     // 3. Marked dropping (out of the data plane), role never dropped.
@@ -122,6 +130,7 @@ describe("pool crash safety (SIGKILL inside CreatePool and DeletePool, restart, 
     hanging(clients!.pools.deletePool({ tenant, pool: "doomed" }, auth()));
     await waitFor("the doomed row to be dropping", async () => (await pools()).some((p) => p.name === "doomed" && p.role_state === "dropping"));
     await kill();
+    await endOrphanedWaiters();
     await roles.release();
 
     const left = await pools();
@@ -147,6 +156,7 @@ describe("pool crash safety (SIGKILL inside CreatePool and DeletePool, restart, 
     hanging(clients!.pools.deletePool({ tenant, pool: "again" }, auth()));
     await waitFor("the row to be dropping", async () => (await pools()).some((p) => p.role_state === "dropping"));
     await kill();
+    await endOrphanedWaiters();
     await roles.release();
     const c = await start();
     assert.deepEqual(await c.pools.deletePool({ tenant, pool: "again" }, auth()), {});
