@@ -238,7 +238,7 @@ async function main(opts: Options): Promise<number> {
     QOD_PG_HOST: target.host,
     QOD_PG_PORT: String(target.port),
     QOD_PG_USER: target.user,
-    QOD_PG_PASSWORD: target.password ?? "",
+    ...(target.password !== undefined && { QOD_PG_PASSWORD: target.password }),
     QOD_API_KEY: API_KEY,
     QOD_LOG_LEVEL: opts.logLevel,
     QOD_SHUTDOWN_GRACE_MS: "5000",

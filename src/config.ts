@@ -5,18 +5,18 @@ import path from "node:path";
 import { z } from "zod";
 
 const port = z.coerce.number().int().min(0).max(65535);
-const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v === "" ? undefined : v));
+// A variable set to the empty string is refused before these schemas run (loadConfig), so
+// unset is the only way to ask for a default: `QOD_GRPC_PORT=` never means a random port, nor
+// `QOD_VAULT_ENC_KEY=` a generated key.
+const optionalText = z.string().optional();
 const byteLength = (min: number, max = Infinity) => (v: string | undefined) =>
   v === undefined || (Buffer.byteLength(v) >= min && Buffer.byteLength(v) <= max);
 const flag = z
-  .enum(["true", "false", "1", "0", ""])
+  .enum(["true", "false", "1", "0"])
   .optional()
   .transform((v) => v === "true" || v === "1");
 
-const EnvSchema = z.object({
+const EnvShape = z.object({
   QOD_GRPC_PORT: port.default(50051),
   QOD_HTTP_PORT: port.default(20900),
   // Supavisor's port, serving the same JSON API (so its documented curl lines work); 0 turns it off.
@@ -65,7 +65,12 @@ const EnvSchema = z.object({
   QOD_EDGE_TLS_KEY: optionalText,
   // Tenants GetTenant keeps in memory (src/tenants/cache.ts); 0 turns the cache off.
   QOD_TENANT_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
-}).superRefine((e, ctx) => {
+});
+
+/** Every variable the service reads. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(EnvShape.shape);
+
+const EnvSchema = EnvShape.superRefine((e, ctx) => {
   if ((e.QOD_EDGE_TLS_CERT === undefined) !== (e.QOD_EDGE_TLS_KEY === undefined)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: [e.QOD_EDGE_TLS_CERT ? "QOD_EDGE_TLS_KEY" : "QOD_EDGE_TLS_CERT"], message: "QOD_EDGE_TLS_CERT and QOD_EDGE_TLS_KEY go together" });
   }
@@ -143,11 +148,14 @@ function pgFromUrl(url: string): PgTarget & { url: string } {
 
 /** Parses the environment. Pure: secrets that are not given stay undefined (see withGeneratedSecrets). */
 export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
-  }
+  const empty = ENV_VARIABLES.filter((name) => env[name]?.trim() === "");
+  const given = Object.fromEntries(Object.entries(env).filter(([name]) => !empty.includes(name)));
+  const parsed = EnvSchema.safeParse(given);
+  const lines = [
+    ...empty.map((name) => `${name}: is set but empty; unset it to use its default, or give it a value`),
+    ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)),
+  ];
+  if (!parsed.success || lines.length > 0) throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   const e = parsed.data;
   const dataDir = path.resolve(e.QOD_DATA_DIR);
   const pg = e.QOD_PG_URL

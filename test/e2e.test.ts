@@ -87,6 +87,14 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
     assert.ok(output.length > 0, "generated secrets are kept under QOD_DATA_DIR");
   });
 
+  it("does not start with a variable set but empty, and says which", async () => {
+    const failed = await startServerProcess({ ...env, QOD_VAULT_ENC_KEY: "", QOD_PG_HOST: "" }, grpcPort).then(
+      () => assert.fail("it started"),
+      (err: Error) => err.message,
+    );
+    assert.match(failed, /QOD_PG_HOST: is set but empty; unset it to use its default, or give it a value\n {2}QOD_VAULT_ENC_KEY: is set but empty/);
+  });
+
   it("does not start on a port in use, or on one port given twice, and says which variable to change", async () => {
     const grpc = await freePort();
     const blocker = createServer().listen(0, "127.0.0.1");

@@ -66,7 +66,7 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
     QOD_PG_HOST: target.host,
     QOD_PG_PORT: String(target.port),
     QOD_PG_USER: target.user,
-    QOD_PG_PASSWORD: target.password ?? "",
+    ...(target.password !== undefined && { QOD_PG_PASSWORD: target.password }),
     QOD_PG_DBNAME: database,
     QOD_API_KEY: TEST_API_KEY,
     QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET,
