@@ -29,6 +29,8 @@ const EnvShape = z.object({
   QOD_PG_USER: z.string().min(1).default("postgres"),
   QOD_PG_PASSWORD: optionalText,
   QOD_PG_DBNAME: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lowercase identifier").default("qod"),
+  // How long the start keeps trying to reach an external server (QOD_PG_URL, QOD_PG_HOST); 0: once.
+  QOD_PG_CONNECT_TIMEOUT_SEC: z.coerce.number().int().min(0).max(3600).default(30),
   // The calls' pool; provisioning and the reconciler have half as many more for their locks.
   QOD_PG_POOL_SIZE: z.coerce.number().int().min(4).max(200).default(10),
   QOD_API_KEY: optionalText.refine(byteLength(16), "must be at least 16 bytes"),
@@ -97,6 +99,7 @@ export interface Config {
   /** Undefined when the embedded Postgres must be started. */
   pg: (PgTarget & { url?: string }) | undefined;
   pgDatabase: string;
+  pgConnectTimeoutSec: number;
   pgPoolSize: number;
   apiKey: string | undefined;
   adminUsername: string;
@@ -171,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     dataDir,
     pg,
     pgDatabase: e.QOD_PG_DBNAME,
+    pgConnectTimeoutSec: e.QOD_PG_CONNECT_TIMEOUT_SEC,
     pgPoolSize: e.QOD_PG_POOL_SIZE,
     apiKey: e.QOD_API_KEY,
     adminUsername: e.QOD_ADMIN_USERNAME,

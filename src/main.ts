@@ -2,6 +2,7 @@
 import { createApp } from "./app";
 import { ConfigError, loadConfig, withGeneratedSecrets } from "./config";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
+import { reachServer } from "./db/reach";
 import { openStateDatabase } from "./db/state";
 import { createLogger } from "./logger";
 import { prepareDataPlane } from "./plane";
@@ -33,6 +34,10 @@ async function main(): Promise<void> {
   }
   const edge = edgeOn ? await prepareDataPlane(config, logger) : undefined;
   let embedded: EmbeddedPostgres | undefined;
+  if (config.pg) {
+    const variables = config.pg.url ? { address: "QOD_PG_URL", login: "QOD_PG_URL" } : { address: "QOD_PG_HOST, QOD_PG_PORT", login: "QOD_PG_USER, QOD_PG_PASSWORD" };
+    await reachServer(config.pg, { database: config.pgDatabase, variables, timeoutMs: config.pgConnectTimeoutSec * 1000, logger });
+  }
   const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
   const state = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
   const app = createApp({ config, state, target, logger, ...(edge && { edge }) });

@@ -40,6 +40,11 @@ export interface ServerProcess {
  * Supavisor's are free ones unless `env` names them.
  */
 export async function startServerProcess(env: Record<string, string>, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
+  return waitUntilServing(await spawnServerProcess(env), grpcPort, timeoutMs);
+}
+
+/** Starts the service without waiting for it (see startServerProcess). */
+export async function spawnServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const { flags, entry } = startCommand();
   const ports = {
     QOD_EDGE_TX_PORT: String(await freePort()),
@@ -55,7 +60,7 @@ export async function startServerProcess(env: Record<string, string>, grpcPort: 
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
-  const server: ServerProcess = {
+  return {
     child,
     output: () => output,
     exited,
@@ -64,13 +69,16 @@ export async function startServerProcess(env: Record<string, string>, grpcPort: 
       return exited;
     },
   };
-  let exitedEarly = false;
-  void exited.then(() => (exitedEarly = true));
+}
+
+/** Waits until the service's health check answers SERVING; kills it if it does not in time. */
+export async function waitUntilServing(server: ServerProcess, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
+  const { child } = server;
   try {
     await waitFor(
-      () => `the server to become healthy:\n${output}`,
+      () => `the server to become healthy:\n${server.output()}`,
       async () => {
-        if (exitedEarly) throw new Error(`the server exited:\n${output}`);
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited:\n${server.output()}`);
         const health = await bufCurl(["-d", "{}", `http://127.0.0.1:${grpcPort}/grpc.health.v1.Health/Check`], 5_000);
         return health.code === 0 && health.stdout.includes("SERVING");
       },
