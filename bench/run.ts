@@ -219,7 +219,7 @@ async function main(opts: Options): Promise<number> {
   // Postgres: the product's embedded server (same flags as `npm start`), owned by the bench so it
   // outlives nothing: stopped in cleanup, or SIGQUIT on a hard exit.
   log("starting embedded Postgres");
-  const pg = await startEmbeddedPostgres(path.join(tmp, "pg"), quiet);
+  const pg = await startEmbeddedPostgres(path.join(tmp, "pg"), quiet, { port: 0 });
   onCleanup("postgres", () => pg.stop());
   const postmasterPid = Number(readFileSync(path.join(tmp, "pg", "pg", "postmaster.pid"), "utf8").split("\n")[0]);
   stopPostmasterOnExit(postmasterPid);

@@ -23,6 +23,8 @@ const EnvShape = z.object({
   QOD_SUPAVISOR_HTTP_PORT: port.default(4000),
   QOD_HOST: z.string().min(1).default("127.0.0.1"),
   QOD_DATA_DIR: z.string().min(1).default("./.qod"),
+  // The embedded Postgres's port on 127.0.0.1, fixed so that DuckLake clients have a stable address; 0: any free port.
+  QOD_EMBEDDED_PG_PORT: port.default(54320),
   QOD_PG_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must be a postgres:// URL"),
   QOD_PG_HOST: optionalText,
   QOD_PG_PORT: port.default(5432),
@@ -96,6 +98,8 @@ export interface Config {
   supavisorHttpPort: number;
   host: string;
   dataDir: string;
+  /** The embedded Postgres's port (0: any free one); unused with an external server. */
+  embeddedPgPort: number;
   /** Undefined when the embedded Postgres must be started. */
   pg: (PgTarget & { url?: string }) | undefined;
   pgDatabase: string;
@@ -172,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     supavisorHttpPort: e.QOD_SUPAVISOR_HTTP_PORT,
     host: e.QOD_HOST,
     dataDir,
+    embeddedPgPort: e.QOD_EMBEDDED_PG_PORT,
     pg,
     pgDatabase: e.QOD_PG_DBNAME,
     pgConnectTimeoutSec: e.QOD_PG_CONNECT_TIMEOUT_SEC,

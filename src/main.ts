@@ -1,7 +1,7 @@
 // Process entry: config → Postgres (embedded unless configured) → migrate → serve → stop on signal.
 import { createApp } from "./app";
 import { ConfigError, loadConfig, withGeneratedSecrets } from "./config";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
+import { startEmbeddedPostgres, stopOrphanedEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
 import { reachServer } from "./db/reach";
 import { openStateDatabase } from "./db/state";
 import { createLogger } from "./logger";
@@ -21,7 +21,11 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const edgeOn = config.edge.enabled;
+  const embeddedPg = config.pg === undefined;
+  // An embedded Postgres left running by a SIGKILLed start holds its port: stop it before checking.
+  if (embeddedPg) await stopOrphanedEmbeddedPostgres(config.dataDir, logger);
   const busy = await portsInUse([
+    ...(embeddedPg ? [{ variable: "QOD_EMBEDDED_PG_PORT", host: "127.0.0.1", port: config.embeddedPgPort }] : []),
     { variable: "QOD_GRPC_PORT", host: config.host, port: config.grpcPort },
     { variable: "QOD_HTTP_PORT", host: config.host, port: config.httpPort },
     { variable: "QOD_SUPAVISOR_HTTP_PORT", host: config.host, port: config.supavisorHttpPort },
@@ -38,7 +42,7 @@ async function main(): Promise<void> {
     const variables = config.pg.url ? { address: "QOD_PG_URL", login: "QOD_PG_URL" } : { address: "QOD_PG_HOST, QOD_PG_PORT", login: "QOD_PG_USER, QOD_PG_PASSWORD" };
     await reachServer(config.pg, { database: config.pgDatabase, variables, timeoutMs: config.pgConnectTimeoutSec * 1000, logger });
   }
-  const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
+  const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger, { port: config.embeddedPgPort })).target;
   const state = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
   const app = createApp({ config, state, target, logger, ...(edge && { edge }) });
   await app.start();

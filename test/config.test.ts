@@ -6,7 +6,7 @@ import { ConfigError, ENV_VARIABLES, loadConfig, withGeneratedSecrets } from "..
 
 /** Every variable the service reads: the README's configuration table, and PATH (where PgBouncer is looked for). */
 const VARIABLES = [
-  "QOD_GRPC_PORT", "QOD_HTTP_PORT", "QOD_SUPAVISOR_HTTP_PORT", "QOD_HOST", "QOD_DATA_DIR",
+  "QOD_GRPC_PORT", "QOD_HTTP_PORT", "QOD_SUPAVISOR_HTTP_PORT", "QOD_HOST", "QOD_DATA_DIR", "QOD_EMBEDDED_PG_PORT",
   "QOD_PG_URL", "QOD_PG_HOST", "QOD_PG_PORT", "QOD_PG_USER", "QOD_PG_PASSWORD", "QOD_PG_DBNAME", "QOD_PG_CONNECT_TIMEOUT_SEC", "QOD_PG_POOL_SIZE",
   "QOD_API_KEY", "QOD_ADMIN_USERNAME", "QOD_ADMIN_PASSWORD", "QOD_SESSION_JWT_SECRET", "QOD_SESSION_TTL_SEC",
   "QOD_VAULT_ENC_KEY", "API_JWT_SECRET", "QOD_DEV_INSECURE_SECRETS", "QOD_DATA_PATH", "QOD_LOG_LEVEL",
@@ -27,6 +27,7 @@ describe("configuration", () => {
     assert.equal(config.adminUsername, "admin");
     assert.equal(config.adminPassword, "admin");
     assert.equal(config.dataDir, path.resolve(".qod"));
+    assert.equal(config.embeddedPgPort, 54320);
     assert.ok(Object.isFrozen(config));
   });
 

@@ -63,6 +63,8 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
     QOD_EDGE_SESSION_PORT: "0",
     QOD_HOST: "127.0.0.1",
     QOD_DATA_DIR: dataDir,
+    // The suites use the run's shared server; a suite that turns on embedded mode gets a free port.
+    QOD_EMBEDDED_PG_PORT: "0",
     QOD_PG_HOST: target.host,
     QOD_PG_PORT: String(target.port),
     QOD_PG_USER: target.user,

@@ -37,7 +37,7 @@ export interface ServerProcess {
 
 /**
  * Starts the service and waits until its health check answers SERVING. The data plane's ports and
- * Supavisor's are free ones unless `env` names them.
+ * Supavisor's are free ones, and the embedded Postgres takes any free port, unless `env` names them.
  */
 export async function startServerProcess(env: Record<string, string>, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
   return waitUntilServing(await spawnServerProcess(env), grpcPort, timeoutMs);
@@ -50,6 +50,7 @@ export async function spawnServerProcess(env: Record<string, string>): Promise<S
     QOD_EDGE_TX_PORT: String(await freePort()),
     QOD_EDGE_SESSION_PORT: String(await freePort()),
     QOD_SUPAVISOR_HTTP_PORT: String(await freePort()),
+    QOD_EMBEDDED_PG_PORT: "0",
   };
   const child = spawn(process.execPath, [...flags, entry], {
     cwd: REPO_ROOT,
