@@ -37,7 +37,8 @@ const EnvShape = z.object({
   QOD_PG_POOL_SIZE: z.coerce.number().int().min(4).max(200).default(10),
   QOD_API_KEY: optionalText.refine(byteLength(16), "must be at least 16 bytes"),
   QOD_ADMIN_USERNAME: z.string().min(1).max(64).default("admin"),
-  QOD_ADMIN_PASSWORD: z.string().min(1).max(72).default("admin"),
+  // Unset: the bootstrap superuser starts as admin/admin and its password is then left alone (src/auth/seed.ts).
+  QOD_ADMIN_PASSWORD: z.string().min(1).max(72).optional(),
   QOD_SESSION_JWT_SECRET: optionalText.refine(byteLength(32), "must be at least 32 bytes"),
   QOD_SESSION_TTL_SEC: z.coerce.number().int().min(60).max(30 * 86400).default(3600),
   QOD_VAULT_ENC_KEY: optionalText.refine(byteLength(32, 32), "must be exactly 32 bytes"),
@@ -107,7 +108,8 @@ export interface Config {
   pgPoolSize: number;
   apiKey: string | undefined;
   adminUsername: string;
-  adminPassword: string;
+  /** QOD_ADMIN_PASSWORD: when set, the bootstrap superuser's password at every start. */
+  adminPassword: string | undefined;
   sessionJwtSecret: string | undefined;
   sessionTtlSec: number;
   vaultEncKey: string | undefined;

@@ -25,7 +25,7 @@ describe("configuration", () => {
     assert.equal(config.pgDatabase, "qod");
     assert.equal(config.pg, undefined, "embedded Postgres by default");
     assert.equal(config.adminUsername, "admin");
-    assert.equal(config.adminPassword, "admin");
+    assert.equal(config.adminPassword, undefined, "admin/admin at the first start, then left alone");
     assert.equal(config.dataDir, path.resolve(".qod"));
     assert.equal(config.embeddedPgPort, 54320);
     assert.ok(Object.isFrozen(config));
