@@ -219,7 +219,7 @@ async function main(opts: Options): Promise<number> {
   // Postgres: the product's embedded server (same flags as `npm start`), owned by the bench so it
   // outlives nothing: stopped in cleanup, or SIGQUIT on a hard exit.
   log("starting embedded Postgres");
-  const pg = await startEmbeddedPostgres(path.join(tmp, "pg"), quiet);
+  const pg = await startEmbeddedPostgres(path.join(tmp, "pg"), quiet, { port: 0 });
   onCleanup("postgres", () => pg.stop());
   const postmasterPid = Number(readFileSync(path.join(tmp, "pg", "pg", "postmaster.pid"), "utf8").split("\n")[0]);
   stopPostmasterOnExit(postmasterPid);
@@ -238,7 +238,7 @@ async function main(opts: Options): Promise<number> {
     QOD_PG_HOST: target.host,
     QOD_PG_PORT: String(target.port),
     QOD_PG_USER: target.user,
-    QOD_PG_PASSWORD: target.password ?? "",
+    ...(target.password !== undefined && { QOD_PG_PASSWORD: target.password }),
     QOD_API_KEY: API_KEY,
     QOD_LOG_LEVEL: opts.logLevel,
     QOD_SHUTDOWN_GRACE_MS: "5000",

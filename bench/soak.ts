@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   recordChildrenIn(path.join(tmp, "children"));
 
   log("starting embedded Postgres");
-  const pg = await startEmbeddedPostgres(path.join(tmp, "pg"), pino({ level: "silent" }));
+  const pg = await startEmbeddedPostgres(path.join(tmp, "pg"), pino({ level: "silent" }), { port: 0 });
   onCleanup("postgres", () => pg.stop());
   const grpcPort = await freePort();
   const httpPort = await freePort();

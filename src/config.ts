@@ -6,10 +6,10 @@ import path from "node:path";
 import { z } from "zod";
 
 const port = z.coerce.number().int().min(0).max(65535);
-const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v === "" ? undefined : v));
+// A variable set to the empty string is refused before these schemas run (loadConfig), so
+// unset is the only way to ask for a default: `QOD_GRPC_PORT=` never means a random port, nor
+// `QOD_VAULT_ENC_KEY=` a generated key.
+const optionalText = z.string().optional();
 const byteLength = (min: number, max = Infinity) => (v: string | undefined) =>
   v === undefined || (Buffer.byteLength(v) >= min && Buffer.byteLength(v) <= max);
 /** A comma-separated list; blanks around entries and empty entries are ignored. */
@@ -54,28 +54,33 @@ const hostList = list.transform((entries, ctx) =>
 );
 
 const flag = z
-  .enum(["true", "false", "1", "0", ""])
+  .enum(["true", "false", "1", "0"])
   .optional()
   .transform((v) => v === "true" || v === "1");
 
-const EnvSchema = z.object({
+const EnvShape = z.object({
   QOD_GRPC_PORT: port.default(50051),
   QOD_HTTP_PORT: port.default(20900),
   // Supavisor's port, serving the same JSON API (so its documented curl lines work); 0 turns it off.
   QOD_SUPAVISOR_HTTP_PORT: port.default(4000),
   QOD_HOST: z.string().min(1).default("127.0.0.1"),
   QOD_DATA_DIR: z.string().min(1).default("./.qod"),
+  // The embedded Postgres's port on 127.0.0.1, fixed so that DuckLake clients have a stable address; 0: any free port.
+  QOD_EMBEDDED_PG_PORT: port.default(54320),
   QOD_PG_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), "must be a postgres:// URL"),
   QOD_PG_HOST: optionalText,
   QOD_PG_PORT: port.default(5432),
   QOD_PG_USER: z.string().min(1).default("postgres"),
   QOD_PG_PASSWORD: optionalText,
   QOD_PG_DBNAME: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lowercase identifier").default("qod"),
+  // How long the start keeps trying to reach an external server (QOD_PG_URL, QOD_PG_HOST); 0: once.
+  QOD_PG_CONNECT_TIMEOUT_SEC: z.coerce.number().int().min(0).max(3600).default(30),
   // The calls' pool; provisioning and the reconciler have half as many more for their locks.
   QOD_PG_POOL_SIZE: z.coerce.number().int().min(4).max(200).default(10),
   QOD_API_KEY: optionalText.refine(byteLength(16), "must be at least 16 bytes"),
   QOD_ADMIN_USERNAME: z.string().min(1).max(64).default("admin"),
-  QOD_ADMIN_PASSWORD: z.string().min(1).max(72).default("admin"),
+  // Unset: the bootstrap superuser starts as admin/admin and its password is then left alone (src/auth/seed.ts).
+  QOD_ADMIN_PASSWORD: z.string().min(1).max(72).optional(),
   QOD_SESSION_JWT_SECRET: optionalText.refine(byteLength(32), "must be at least 32 bytes"),
   QOD_SESSION_TTL_SEC: z.coerce.number().int().min(60).max(30 * 86400).default(3600),
   QOD_VAULT_ENC_KEY: optionalText.refine(byteLength(32, 32), "must be exactly 32 bytes"),
@@ -116,7 +121,12 @@ const EnvSchema = z.object({
   QOD_METASTORE_ALLOWED_HOSTS: hostList,
   // The longest the JSON listener waits for a whole request (headers and body).
   QOD_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
-}).superRefine((e, ctx) => {
+});
+
+/** Every variable the service reads. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(EnvShape.shape);
+
+const EnvSchema = EnvShape.superRefine((e, ctx) => {
   if ((e.QOD_EDGE_TLS_CERT === undefined) !== (e.QOD_EDGE_TLS_KEY === undefined)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: [e.QOD_EDGE_TLS_CERT ? "QOD_EDGE_TLS_KEY" : "QOD_EDGE_TLS_CERT"], message: "QOD_EDGE_TLS_CERT and QOD_EDGE_TLS_KEY go together" });
   }
@@ -140,13 +150,17 @@ export interface Config {
   supavisorHttpPort: number;
   host: string;
   dataDir: string;
+  /** The embedded Postgres's port (0: any free one); unused with an external server. */
+  embeddedPgPort: number;
   /** Undefined when the embedded Postgres must be started. */
   pg: (PgTarget & { url?: string }) | undefined;
   pgDatabase: string;
+  pgConnectTimeoutSec: number;
   pgPoolSize: number;
   apiKey: string | undefined;
   adminUsername: string;
-  adminPassword: string;
+  /** QOD_ADMIN_PASSWORD: when set, the bootstrap superuser's password at every start. */
+  adminPassword: string | undefined;
   sessionJwtSecret: string | undefined;
   sessionTtlSec: number;
   vaultEncKey: string | undefined;
@@ -199,11 +213,14 @@ function pgFromUrl(url: string): PgTarget & { url: string } {
 
 /** Parses the environment. Pure: secrets that are not given stay undefined (see withGeneratedSecrets). */
 export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
-  }
+  const empty = ENV_VARIABLES.filter((name) => env[name]?.trim() === "");
+  const given = Object.fromEntries(Object.entries(env).filter(([name]) => !empty.includes(name)));
+  const parsed = EnvSchema.safeParse(given);
+  const lines = [
+    ...empty.map((name) => `${name}: is set but empty; unset it to use its default, or give it a value`),
+    ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)),
+  ];
+  if (!parsed.success || lines.length > 0) throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   const e = parsed.data;
   if (e.QOD_SESSION_JWT_SECRET !== undefined && e.QOD_SESSION_JWT_SECRET === e.API_JWT_SECRET) {
     // One secret for both would let whoever holds API_JWT_SECRET sign sessions, and the reverse.
@@ -221,8 +238,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     supavisorHttpPort: e.QOD_SUPAVISOR_HTTP_PORT,
     host: e.QOD_HOST,
     dataDir,
+    embeddedPgPort: e.QOD_EMBEDDED_PG_PORT,
     pg,
     pgDatabase: e.QOD_PG_DBNAME,
+    pgConnectTimeoutSec: e.QOD_PG_CONNECT_TIMEOUT_SEC,
     pgPoolSize: e.QOD_PG_POOL_SIZE,
     apiKey: e.QOD_API_KEY,
     adminUsername: e.QOD_ADMIN_USERNAME,

@@ -7,7 +7,8 @@
 // execs node, so a signal to `npm start` reaches this process (package.json).
 import { createApp, type App } from "./app";
 import { ConfigError, loadConfig, withGeneratedSecrets, type Config } from "./config";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
+import { startEmbeddedPostgres, stopOrphanedEmbeddedPostgres, type EmbeddedPostgres } from "./db/embedded";
+import { reachServer } from "./db/reach";
 import { openStateDatabase, type StateDatabase } from "./db/state";
 import { createLogger } from "./logger";
 import { prepareDataPlane } from "./plane";
@@ -31,7 +32,11 @@ async function main(): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
   const edgeOn = config.edge.enabled;
+  const embeddedPg = config.pg === undefined;
+  // An embedded Postgres left running by a SIGKILLed start holds its port: stop it before checking.
+  if (embeddedPg) await stopOrphanedEmbeddedPostgres(config.dataDir, logger);
   const busy = await portsInUse([
+    ...(embeddedPg ? [{ variable: "QOD_EMBEDDED_PG_PORT", host: "127.0.0.1", port: config.embeddedPgPort }] : []),
     { variable: "QOD_GRPC_PORT", host: config.host, port: config.grpcPort },
     { variable: "QOD_HTTP_PORT", host: config.host, port: config.httpPort },
     { variable: "QOD_SUPAVISOR_HTTP_PORT", host: config.host, port: config.supavisorHttpPort },
@@ -71,7 +76,12 @@ async function main(): Promise<void> {
   for (const signal of STOP_SIGNALS) process.on(signal, () => void stop(signal));
 
   started = (async () => {
-    const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger)).target;
+    if (config.pg) {
+      const variables = config.pg.url ? { address: "QOD_PG_URL", login: "QOD_PG_URL" } : { address: "QOD_PG_HOST, QOD_PG_PORT", login: "QOD_PG_USER, QOD_PG_PASSWORD" };
+      await reachServer(config.pg, { database: config.pgDatabase, variables, timeoutMs: config.pgConnectTimeoutSec * 1000, logger });
+      if (stopping) return;
+    }
+    const target = config.pg ?? (embedded = await startEmbeddedPostgres(config.dataDir, logger, { port: config.embeddedPgPort })).target;
     state = await openStateDatabase(target, config.pgDatabase, logger, config.pgPoolSize);
     if (stopping) return;
     app = createApp({ config, state, target, logger, ...(edge && { edge }) });

@@ -27,6 +27,8 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
       QOD_HTTP_PORT: String(await freePort()),
       QOD_API_KEY: TEST_API_KEY,
       QOD_LOG_LEVEL: "info",
+      // A fixed port, as the default 54320 is: the same at every start.
+      QOD_EMBEDDED_PG_PORT: String(await freePort()),
     };
     server = await startServerProcess(env, grpcPort);
   });
@@ -71,11 +73,21 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
     assert.equal(anonymous.code, 8 * 16, "UNAUTHENTICATED");
   });
 
-  it("recovers after SIGKILL: the next start stops the orphaned Postgres and keeps the data", async () => {
+  it("recovers after SIGKILL: the next start stops the orphaned Postgres (which holds QOD_EMBEDDED_PG_PORT) and keeps the data and the port", async () => {
+    const defaults = async () => {
+      const answer = await bufCurl([...auth, "-d", "{}", `${base()}/qod.v1.DatabaseService/GetMetastoreDefaults`]);
+      assert.equal(answer.code, 0, answer.stderr);
+      return JSON.parse(answer.stdout) as { pgHost: string; pgPort: string };
+    };
+    const expected = { pgHost: "127.0.0.1", pgPort: env.QOD_EMBEDDED_PG_PORT };
+    const before = await defaults();
+    assert.deepEqual([before.pgHost, before.pgPort], [expected.pgHost, expected.pgPort]);
     await server?.kill("SIGKILL");
     server = await startServerProcess(env, grpcPort);
     const got = await bufCurl([...auth, "-d", '{"name":"acme"}', `${base()}/qod.v1.TenantService/GetTenant`]);
     assert.equal(got.code, 0, got.stderr);
+    const after = await defaults();
+    assert.deepEqual([after.pgHost, after.pgPort], [expected.pgHost, expected.pgPort]);
   });
 
   it("shuts down gracefully on SIGTERM, stopping its Postgres", async () => {
@@ -87,6 +99,14 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
     assert.ok(output.length > 0, "generated secrets are kept under QOD_DATA_DIR");
   });
 
+  it("does not start with a variable set but empty, and says which", async () => {
+    const failed = await startServerProcess({ ...env, QOD_VAULT_ENC_KEY: "", QOD_PG_HOST: "" }, grpcPort).then(
+      () => assert.fail("it started"),
+      (err: Error) => err.message,
+    );
+    assert.match(failed, /QOD_PG_HOST: is set but empty; unset it to use its default, or give it a value\n {2}QOD_VAULT_ENC_KEY: is set but empty/);
+  });
+
   it("does not start on a port in use, or on one port given twice, and says which variable to change", async () => {
     const grpc = await freePort();
     const blocker = createServer().listen(0, "127.0.0.1");
@@ -95,6 +115,7 @@ describe("npm start with no configuration (embedded Postgres) and buf curl", fun
     try {
       for (const [extra, message] of [
         [{ QOD_EDGE_TX_PORT: String(busy) }, `QOD_EDGE_TX_PORT=${busy} is in use on 127.0.0.1`],
+        [{ QOD_EMBEDDED_PG_PORT: String(busy) }, `QOD_EMBEDDED_PG_PORT=${busy} is in use on 127.0.0.1`],
         [{ QOD_EDGE_SESSION_PORT: String(grpc) }, `QOD_EDGE_SESSION_PORT=${grpc} is also QOD_GRPC_PORT`],
       ] as const) {
         const failed = await startServerProcess({ ...env, QOD_GRPC_PORT: String(grpc), ...extra }, grpc).then(

@@ -16,6 +16,7 @@ import { buildRoutes, gatewayServices } from "../src/gateway/routes";
 import { GATEWAY_DEADLINE_MS } from "../src/gateway/server";
 import { loadRegistry, PRINT_OPTIONS } from "../src/gateway/transcode";
 import { readDescriptor } from "../src/server/reflection";
+import { blockWith } from "./helpers/docs";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -27,6 +28,8 @@ const ENVOY_PROTOS = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
+  // deploy/README-deploy.md's TLS listener.
+  "envoy/extensions/transport_sockets/tls/v3/tls.proto",
 ];
 
 /**
@@ -157,6 +160,19 @@ describe("envoy/envoy.yaml", () => {
     const protocol = object(object(cluster.typedExtensionProtocolOptions)["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]);
     assert.ok(object(object(protocol.explicitHttpConfig).http2ProtocolOptions));
     assert.ok(object(object(list(cluster.healthChecks)[0]).grpcHealthCheck));
+  });
+
+  it("takes deploy/README-deploy.md's TLS for the listener as written", () => {
+    const snippet = YAML.parse(blockWith("deploy/README-deploy.md", "DownstreamTlsContext")) as { filter_chains: [{ transport_socket: JsonValue }] };
+    const yaml = YAML.parse(readFileSync(path.join(ROOT, "envoy/envoy.yaml"), "utf8")) as { static_resources: { listeners: [{ filter_chains: [Record<string, JsonValue>] }] } };
+    yaml.static_resources.listeners[0].filter_chains[0].transport_socket = snippet.filter_chains[0].transport_socket;
+    const parsed = object(toJson(Bootstrap, fromJson(Bootstrap, yaml as unknown as JsonValue, { registry: envoy }), { registry: envoy }));
+    const chain = object(list(object(list(object(parsed.staticResources).listeners)[0]).filterChains)[0]);
+    const tls = object(object(chain.transportSocket).typedConfig);
+    assert.equal(tls["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext");
+    assert.deepEqual(list(object(tls.commonTlsContext).tlsCertificates), [
+      { certificateChain: { filename: "/etc/envoy/tls/cert.pem" }, privateKey: { filename: "/etc/envoy/tls/key.pem" } },
+    ]);
   });
 
   // Envoy refuses at start a response_body that is not a google.api.HttpBody ("not supported yet

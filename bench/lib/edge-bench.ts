@@ -78,7 +78,7 @@ export async function edgeBench(options: EdgeBenchOptions): Promise<EdgeBenchRes
 
 async function measure(options: EdgeBenchOptions, dir: string, log: (line: string) => void, stops: (() => Promise<unknown>)[]): Promise<EdgeBenchResult> {
   log("edge: starting its Postgres");
-  const pg = await startEmbeddedPostgres(path.join(dir, "pg"), pino({ level: "silent" }));
+  const pg = await startEmbeddedPostgres(path.join(dir, "pg"), pino({ level: "silent" }), { port: 0 });
   stops.push(() => pg.stop());
   stopPostmasterOnExit(Number(readFileSync(path.join(dir, "pg", "pg", "postmaster.pid"), "utf8").split("\n")[0]));
   const { target } = pg;

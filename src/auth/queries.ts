@@ -14,7 +14,6 @@ import { AccessTokenAccountRow, AccessTokenRow, AccountRow, CredentialRow, UserR
 const userColumns = sql.fragment`u.id, u.tenant, u.username, u.role, u.created_at, u.session_epoch`;
 const inRealm = (tenant: string | null) => sql.fragment`coalesce(u.tenant, '') = ${tenant ?? ""}`;
 const named = (username: string) => sql.fragment`lower(u.username) = lower(${username})`;
-const Exists = z.object({ exists: z.boolean() });
 const Id = z.object({ id: z.string() });
 
 export interface NewUser {
@@ -45,10 +44,6 @@ export async function insertUserIfAbsent(db: CommonQueryMethods, user: NewUser):
     VALUES (${user.id}, ${user.tenant}, ${user.username}, ${user.passwordHash}, ${user.role})
     ON CONFLICT ((coalesce(tenant, '')), (lower(username))) DO NOTHING`);
   return result.rowCount > 0;
-}
-
-export function userExists(db: CommonQueryMethods, tenant: string | null, username: string): Promise<boolean> {
-  return db.exists(sql.type(Exists)`SELECT 1 FROM users u WHERE ${inRealm(tenant)} AND ${named(username)}`);
 }
 
 /** A user with its password hash, and whether its tenant (if any) is enabled and uses passwords. */

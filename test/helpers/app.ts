@@ -68,10 +68,12 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
     QOD_EDGE_SESSION_PORT: "0",
     QOD_HOST: "127.0.0.1",
     QOD_DATA_DIR: dataDir,
+    // The suites use the run's shared server; a suite that turns on embedded mode gets a free port.
+    QOD_EMBEDDED_PG_PORT: "0",
     QOD_PG_HOST: target.host,
     QOD_PG_PORT: String(target.port),
     QOD_PG_USER: target.user,
-    QOD_PG_PASSWORD: target.password ?? "",
+    ...(target.password !== undefined && { QOD_PG_PASSWORD: target.password }),
     QOD_PG_DBNAME: database,
     QOD_API_KEY: TEST_API_KEY,
     QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET,

@@ -1,14 +1,15 @@
-// A real OIDC issuer on loopback (plain http, so the app under test must run with
-// QOD_OIDC_ALLOW_INSECURE=true): discovery and JWKS for any issuer path under it, keys made
-// with jose, and a counter of the requests it served.
-import { createServer, type Server } from "node:http";
+// A real OIDC issuer on loopback (plain http, or https with a given certificate; either way the app
+// under test must run with QOD_OIDC_ALLOW_INSECURE=true, for the private address): discovery and
+// JWKS for any issuer path under it, keys made with jose, and a counter of the requests it served.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from "jose";
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 
 export interface TestIssuer {
-  /** `http://127.0.0.1:<port>`; an issuer is this plus a path, e.g. `/realms/acme`. */
+  /** `http://127.0.0.1:<port>` (or https); an issuer is this plus a path, e.g. `/realms/acme`. */
   base: string;
   /** Requests served so far, by path. */
   requests: string[];
@@ -22,13 +23,14 @@ export interface TestIssuer {
 const DISCOVERY = "/.well-known/openid-configuration";
 const JWKS = "/jwks";
 
-export async function startTestIssuer(): Promise<TestIssuer> {
+/** `tls`: serve https with this certificate (for 127.0.0.1), as an issuer that setAuth accepts. */
+export async function startTestIssuer(options: { tls?: { cert: string; key: string } } = {}): Promise<TestIssuer> {
   const published = await generateKeyPair("RS256");
   const rogue = await generateKeyPair("RS256");
   const jwk = { ...(await exportJWK(published.publicKey)), kid: "k1", alg: "RS256", use: "sig" };
   const requests: string[] = [];
   let base = "";
-  const server: Server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? "";
     requests.push(path);
     const send = (body: unknown) => {
@@ -43,9 +45,10 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     } else {
       res.writeHead(404).end();
     }
-  });
+  };
+  const server: Server = options.tls ? createTlsServer(options.tls, handle) : createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = `${options.tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     base,
     requests,

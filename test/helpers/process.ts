@@ -37,14 +37,20 @@ export interface ServerProcess {
 
 /**
  * Starts the service and waits until its health check answers SERVING. The data plane's ports and
- * Supavisor's are free ones unless `env` names them.
+ * Supavisor's are free ones, and the embedded Postgres takes any free port, unless `env` names them.
  */
 export async function startServerProcess(env: Record<string, string>, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
+  return waitUntilServing(await spawnServerProcess(env), grpcPort, timeoutMs);
+}
+
+/** Starts the service without waiting for it (see startServerProcess). */
+export async function spawnServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const { flags, entry } = startCommand();
   const ports = {
     QOD_EDGE_TX_PORT: String(await freePort()),
     QOD_EDGE_SESSION_PORT: String(await freePort()),
     QOD_SUPAVISOR_HTTP_PORT: String(await freePort()),
+    QOD_EMBEDDED_PG_PORT: "0",
   };
   const child = spawn(process.execPath, [...flags, entry], {
     cwd: REPO_ROOT,
@@ -55,7 +61,7 @@ export async function startServerProcess(env: Record<string, string>, grpcPort: 
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
-  const server: ServerProcess = {
+  return {
     child,
     output: () => output,
     exited,
@@ -64,13 +70,16 @@ export async function startServerProcess(env: Record<string, string>, grpcPort: 
       return exited;
     },
   };
-  let exitedEarly = false;
-  void exited.then(() => (exitedEarly = true));
+}
+
+/** Waits until the service's health check answers SERVING; kills it if it does not in time. */
+export async function waitUntilServing(server: ServerProcess, grpcPort: number, timeoutMs = 60_000): Promise<ServerProcess> {
+  const { child } = server;
   try {
     await waitFor(
-      () => `the server to become healthy:\n${output}`,
+      () => `the server to become healthy:\n${server.output()}`,
       async () => {
-        if (exitedEarly) throw new Error(`the server exited:\n${output}`);
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited:\n${server.output()}`);
         const health = await bufCurl(["-d", "{}", `http://127.0.0.1:${grpcPort}/grpc.health.v1.Health/Check`], 5_000);
         return health.code === 0 && health.stdout.includes("SERVING");
       },
