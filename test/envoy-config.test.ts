@@ -11,6 +11,7 @@ import { createFileRegistry, fromBinary, fromJson, toJson, type DescMessage, typ
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import YAML from "yaml";
 import { loadConfig } from "../src/config";
+import { OPENAPI_PATHS, SWAGGER_UI_PATH } from "../src/gateway/api-docs";
 import { LOCAL_REPLIES, LocalReply, localReplyBody, type LocalReplyStatus } from "../src/gateway/http-status";
 import { buildRoutes, gatewayServices } from "../src/gateway/routes";
 import { GATEWAY_DEADLINE_MS } from "../src/gateway/server";
@@ -130,7 +131,8 @@ describe("envoy/envoy.yaml", () => {
 
   it("gives calls the gateway's deadline: the route timeout, and as grpc-timeout to the service", () => {
     const host = object(list(object(manager.routeConfig).virtualHosts)[0]);
-    const route = object(list(host.routes)[0]);
+    const route = object(list(host.routes).at(-1));
+    assert.deepEqual(object(route.match).prefix, "/");
     assert.equal(object(route.route).timeout, `${GATEWAY_DEADLINE_MS / 1000}s`);
     const added = list(route.requestHeadersToAdd).map((h) => object(h));
     assert.deepEqual(object(added[0]?.header), { key: "grpc-timeout", value: `${GATEWAY_DEADLINE_MS / 1000}S`, rawValue: "" });
@@ -160,6 +162,42 @@ describe("envoy/envoy.yaml", () => {
     const protocol = object(object(cluster.typedExtensionProtocolOptions)["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]);
     assert.ok(object(object(protocol.explicitHttpConfig).http2ProtocolOptions));
     assert.ok(object(object(list(cluster.healthChecks)[0]).grpcHealthCheck));
+  });
+
+  it("sends the plain pages the JSON port answers to it untranscoded, and everything else to the transcoder", () => {
+    const routes = list(object(list(object(manager.routeConfig).virtualHosts)[0]).routes).map((r) => object(r));
+    const plain = routes.slice(0, -1);
+    const paths = plain.map((r) => {
+      const match = object(r.match);
+      const [[kind, path]] = Object.entries(match).filter(([key]) => key === "path" || key === "pathSeparatedPrefix");
+      assert.equal(typeof path, "string");
+      return `${path as string}${kind === "path" ? "" : "*"}`;
+    });
+    // The probes' paths are written out here, as a spec's table would be.
+    assert.deepEqual(paths, [...OPENAPI_PATHS, "/livez", "/readyz", "/health", "/ready", `${SWAGGER_UI_PATH}*`]);
+    for (const route of plain) {
+      assert.equal(object(route.route).cluster, "qod_http");
+      const filter = object(object(route.typedPerFilterConfig)["envoy.filters.http.grpc_json_transcoder"]);
+      assert.equal(filter["@type"], "type.googleapis.com/envoy.config.route.v3.FilterConfig");
+      assert.equal(filter.disabled, true);
+    }
+    assert.equal(object(routes.at(-1)?.route).cluster, "qod");
+    // No transcoded method answers there; /api/health is one, and reaches the transcoder.
+    const transcoded = buildRoutes(ours, gatewayServices(ours));
+    for (const path of paths) assert.equal(transcoded.match("GET", path.replace(/\*$/, "/")), undefined, path);
+    assert.ok(transcoded.match("GET", "/api/health"));
+    assert.ok(!paths.includes("/api/health"));
+  });
+
+  it("calls the service's JSON port over HTTP/1.1 for the plain pages", () => {
+    const cluster = object(list(object(bootstrap.staticResources).clusters).find((c) => object(c).name === "qod_http"));
+    const endpoint = object(list(object(list(object(cluster.loadAssignment).endpoints)[0]).lbEndpoints)[0]);
+    // The gateway listens on QOD_HTTP_PORT and on Supavisor's port; compose exposes the second.
+    const address = object(object(object(endpoint.endpoint).address).socketAddress);
+    assert.equal(address.address, "qod");
+    assert.equal(address.portValue, loadConfig({}).supavisorHttpPort);
+    assert.deepEqual(object(cluster.typedExtensionProtocolOptions), {});
+    assert.equal(object(object(list(cluster.healthChecks)[0]).httpHealthCheck).path, "/livez");
   });
 
   it("takes deploy/README-deploy.md's TLS for the listener as written", () => {
