@@ -129,7 +129,7 @@ describe("the README's examples, as written, against npm start", function () {
   });
 
   it("creates a tenant user and her access token, switches the tenant to Keycloak, and exchanges her ID token (curl)", async () => {
-    const idToken = await issuer.sign(`${issuer.base}/realms/acme`, { sub: "kc-ann", preferred_username: "ann" });
+    const idToken = await issuer.sign(`${issuer.base}/realms/acme`, { sub: "kc-ann", preferred_username: "ann", aud: "qod" });
     const out = await sh(blockWith(README, "/api/user/create"), { env: { TOKEN: token, ID_TOKEN: idToken } });
     const [user, pat, pats, tenant, exchanged] = bodies(out);
     assert.deepEqual([user?.tenant, user?.username, user?.role], ["acme", "ann", "admin"]);
@@ -145,7 +145,7 @@ describe("the README's examples, as written, against npm start", function () {
   it("does the same with qodctl: ann's session from her ID token makes her access token", async () => {
     const created = await fetch(`http://127.0.0.1:${httpPort}/api/tenant/create`, { method: "POST", headers: { "X-API-Key": token }, body: '{"name":"beta"}' });
     assert.equal(created.status, 200);
-    writeFileSync(path.join(home.dir, "id-token.jwt"), await issuer.sign(`${issuer.base}/realms/beta`, { preferred_username: "ann" }));
+    writeFileSync(path.join(home.dir, "id-token.jwt"), await issuer.sign(`${issuer.base}/realms/beta`, { preferred_username: "ann", aud: "qod" }));
     const block = blockWith(README, "npx qodctl user create ann").replaceAll("acme", "beta");
     const out = await sh(block);
     assert.match(out, /^ann +beta +admin/m);

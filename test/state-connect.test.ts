@@ -30,6 +30,8 @@ describe("npm start with an external state database that cannot be reached", fun
       QOD_API_KEY: TEST_API_KEY,
       QOD_EDGE: "off",
       QOD_LOG_LEVEL: "info",
+      // Not the default password, whose warning is not this test's.
+      QOD_ADMIN_PASSWORD: "state-connect-admin",
       ...extra,
     });
     servers.push(server);
