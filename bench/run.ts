@@ -245,6 +245,7 @@ async function main(opts: Options): Promise<number> {
     // The control plane's rows; the data plane has its own (E1–E3), on an edge of its own.
     QOD_EDGE: "off",
     QOD_SUPAVISOR_HTTP_PORT: "0",
+    QOD_METRICS_PORT: "0",
     ...(opts.poolSize ? { QOD_PG_POOL_SIZE: String(opts.poolSize) } : {}),
   };
   const poolSize = opts.poolSize ?? 10;

@@ -85,6 +85,8 @@ async function main(): Promise<void> {
       QOD_HOST: "127.0.0.1",
       QOD_GRPC_PORT: String(grpcPort),
       QOD_HTTP_PORT: String(httpPort),
+      QOD_SUPAVISOR_HTTP_PORT: "0",
+      QOD_METRICS_PORT: "0",
       QOD_DATA_DIR: path.join(tmp, "service"),
       QOD_PG_HOST: pg.target.host,
       QOD_PG_PORT: String(pg.target.port),

@@ -12,13 +12,17 @@ import type { Config, PgTarget } from "./config";
 import { createLifecycle, createReconciler, createServers, databaseHandlers } from "./databases";
 import { createNotificationFeed } from "./db/listen";
 import { mapDatabaseError } from "./db/errors";
+import { migrationsApplied } from "./db/migrate";
 import { createStateProbe } from "./db/readiness";
 import type { StateDatabase } from "./db/state";
+import { createMetricsListener } from "./gateway/metrics-listener";
+import { probeRoutes, type Readiness } from "./gateway/probes";
 import { createGateway } from "./gateway/server";
 import type { CertificatePair } from "./edge/tls";
 import { loadRegistry } from "./gateway/transcode";
+import { createMetrics, type Metrics } from "./metrics";
 import { createDataPlane, type DataPlane } from "./plane";
-import { poolHandlers, settleAbandonedPools } from "./pools";
+import { countPools, poolHandlers, settleAbandonedPools } from "./pools";
 import { bindService } from "./server/bind";
 import { createGrpcServer, type GrpcService } from "./server/grpc";
 import type { Invoker } from "./server/invoker";
@@ -27,6 +31,7 @@ import { compose } from "./server/middleware/compose";
 import { deadlineMiddleware } from "./server/middleware/deadline";
 import { errorsMiddleware } from "./server/middleware/errors";
 import { loggingMiddleware } from "./server/middleware/logging";
+import { metricsMiddleware } from "./server/middleware/metrics";
 import { readDescriptor } from "./server/reflection";
 import { requestScreens } from "./server/request-screen";
 import { supavisorHandlers } from "./supavisor";
@@ -53,6 +58,8 @@ export interface Started {
   httpPort: number;
   /** Supavisor's JSON port; undefined when QOD_SUPAVISOR_HTTP_PORT is 0. */
   supavisorHttpPort: number | undefined;
+  /** The metrics listener's port; undefined when QOD_METRICS_PORT is 0. */
+  metricsPort: number | undefined;
   /** The data plane's ports; undefined when it is off. */
   edge: { transactionPort: number; sessionPort: number } | undefined;
   /** Resolves when the reconciler's first pass, run at start, is over. */
@@ -71,10 +78,16 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** How often readiness is looked at again for the gRPC health service (the data plane has no events for it). */
+const READINESS_INTERVAL_MS = 1_000;
+/** The longest /health waits for the pools' count before it answers the last one known. */
+const POOLS_COUNT_TIMEOUT_MS = 1_000;
+
 export function createApp(deps: AppDeps): App {
   const { config, state, logger } = deps;
   const { pool } = state;
-  const auth = createAuthDeps(pool, config);
+  const metrics = createMetrics();
+  const auth = createAuthDeps(pool, config, metrics);
   const vault = createVault(config.vaultEncKey);
   // Pools on the servers that hold tenant databases, shared by DatabaseService and the reconciler.
   const servers = createServers(logger);
@@ -85,10 +98,11 @@ export function createApp(deps: AppDeps): App {
     vault,
     defaults: deps.target,
     logger,
+    metrics,
   });
   // One LISTEN connection for the replica: the tenant cache and the data plane both follow it.
   const feed = createNotificationFeed(state.url, TENANT_CHANNEL, logger);
-  const tenantCache = createTenantCache(feed, config.tenantCacheSize);
+  const tenantCache = createTenantCache(feed, config.tenantCacheSize, metrics.tenantCacheLookups);
   const plane: DataPlane | undefined =
     config.edge.enabled && deps.edge
       ? createDataPlane({
@@ -105,12 +119,13 @@ export function createApp(deps: AppDeps): App {
         })
       : undefined;
   const reconciler = createReconciler(
-    async () => (await lifecycle.settleAbandoned()) + (await settleAbandonedPools(pool, lifecycle, logger)),
+    async () => (await lifecycle.settleAbandoned()) + (await settleAbandonedPools(pool, lifecycle, logger, metrics.reconcilerActions)),
     config.reconcileIntervalSec * 1000,
     logger,
+    metrics.reconcilerPasses,
   );
-  // Outermost first: logging sees the final outcome, errors normalise what handlers throw.
-  const wrap = compose([loggingMiddleware(logger), errorsMiddleware(mapDatabaseError), deadlineMiddleware, authenticateMiddleware(createAuthenticator(auth))]);
+  // Outermost first: logging and metrics see the final outcome, errors normalise what handlers throw.
+  const wrap = compose([loggingMiddleware(logger), metricsMiddleware(metrics.calls), errorsMiddleware(mapDatabaseError), deadlineMiddleware, authenticateMiddleware(createAuthenticator(auth))]);
   const descriptor = readDescriptor();
   const screens = requestScreens(loadRegistry(descriptor));
   // Every method by path, for the gateway to call in-process.
@@ -130,15 +145,57 @@ export function createApp(deps: AppDeps): App {
     ],
     descriptor,
   );
-  // The JSON /api surface: a transcoder, as Envoy is in production, that calls the methods in-process.
-  const gateway = createGateway({ descriptor, invokers, maxBodyBytes: config.maxBodyBytes, logger, requestTimeoutMs: config.httpRequestTimeoutMs });
-  // Health says SERVING while the state database answers and the service is not stopping.
+  // Ready (gRPC health SERVING, /readyz 200) while the state database answers, its migrations are
+  // in, the data plane (when on) listens with its engines up, and the service is not stopping.
   let stopping = false;
-  const probe = createStateProbe(pool, logger, () => grpc.setServing(!stopping && probe.ready));
+  let migrated = false;
+  const probe = createStateProbe(pool, logger, () => updateServing());
+  const readiness = (): Readiness => {
+    const checks = {
+      state_database: probe.ready ? "ok" : "failing",
+      migrations: migrated ? "ok" : "failing",
+      data_plane: plane ? (plane.health().ok ? "ok" : "failing") : "off",
+      accepting_calls: stopping ? "failing" : "ok",
+    } as const;
+    return { ready: Object.values(checks).every((c) => c !== "failing"), checks };
+  };
+  let serving: boolean | undefined;
+  const updateServing = () => {
+    const now = readiness().ready;
+    if (now !== serving) grpc.setServing((serving = now));
+  };
+  let readinessTimer: NodeJS.Timeout | undefined;
+  let poolsCount = 0;
+  const probes = probeRoutes({
+    readiness,
+    async poolsCount() {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(poolsCount), POOLS_COUNT_TIMEOUT_MS)));
+      const counted = countPools(pool).then(
+        (n) => (poolsCount = n),
+        () => poolsCount, // the state database is out of reach: the last count known
+      );
+      return Promise.race([counted, late]).finally(() => clearTimeout(timer));
+    },
+  });
+  observeApp(metrics, state, () => readiness().ready);
+  plane?.observe(metrics);
+  // The JSON /api surface: a transcoder, as Envoy is in production, that calls the methods in-process.
+  const gateway = createGateway({
+    descriptor,
+    invokers,
+    maxBodyBytes: config.maxBodyBytes,
+    logger,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    plainRoutes: probes,
+  });
+  const metricsListener = createMetricsListener(metrics, probes, logger);
 
   return {
     async start() {
       await seedAdmin(pool, config, logger);
+      migrated = await migrationsApplied(pool);
+      if (!migrated) logger.warn("the state database lacks migrations this version ships: not ready until they are applied (restart to migrate)");
       tenantCache.start();
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");
@@ -150,16 +207,24 @@ export function createApp(deps: AppDeps): App {
       if (config.devInsecureSecrets) logger.warn("QOD_DEV_INSECURE_SECRETS is set: a short API_JWT_SECRET is accepted; never use this outside development");
       const edge = await plane?.start();
       if (edge) logger.info({ host: config.edge.host, ...edge }, "serving the data plane");
+      const metricsPort = config.metricsPort === 0 ? undefined : await metricsListener.listen(config.metricsHost, config.metricsPort);
+      if (metricsPort !== undefined) logger.info({ host: config.metricsHost, metricsPort }, "serving /metrics and the probes");
       probe.start();
+      updateServing();
+      readinessTimer = setInterval(updateServing, READINESS_INTERVAL_MS);
+      readinessTimer.unref();
       const reconciled = reconciler.start();
-      return { grpcPort, httpPort, supavisorHttpPort, edge, reconciled };
+      return { grpcPort, httpPort, supavisorHttpPort, metricsPort, edge, reconciled };
     },
     async stop() {
       stopping = true;
-      grpc.setServing(false);
+      clearInterval(readinessTimer);
+      updateServing();
       // HTTP requests run their calls in-process, so when both listeners have drained no call
       // runs any more, and what the calls need can go.
       await Promise.all([gateway.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
+      // Last of the listeners: /readyz answered 503 on it while the others drained.
+      await metricsListener.close();
       await plane?.stop();
       await reconciler.stop();
       await probe.stop();
@@ -168,4 +233,20 @@ export function createApp(deps: AppDeps): App {
       await servers.end();
     },
   };
+}
+
+/** The app's own gauges: readiness and the state database's two pools. */
+function observeApp(metrics: Metrics, state: StateDatabase, ready: () => boolean): void {
+  metrics.gauge("qod_ready", "1 when the service is ready (GET /readyz answers 200), else 0.", [], (g) => g.set(ready() ? 1 : 0));
+  const pools = { calls: state.pool, locks: state.lockPool };
+  metrics.gauge("qod_state_pool_connections", "Connections of the state database's pools (calls, locks), in use or idle.", ["pool", "state"], (g) => {
+    for (const [name, p] of Object.entries(pools)) {
+      const s = p.state();
+      g.set({ pool: name, state: "in_use" }, s.acquiredConnections);
+      g.set({ pool: name, state: "idle" }, s.idleConnections);
+    }
+  });
+  metrics.gauge("qod_state_pool_waiting", "Calls waiting for a connection of the state database's pools (calls, locks).", ["pool"], (g) => {
+    for (const [name, p] of Object.entries(pools)) g.set({ pool: name }, p.state().waitingClients);
+  });
 }

@@ -64,6 +64,9 @@ const EnvShape = z.object({
   // Supavisor's port, serving the same JSON API (so its documented curl lines work); 0 turns it off.
   QOD_SUPAVISOR_HTTP_PORT: port.default(4000),
   QOD_HOST: z.string().min(1).default("127.0.0.1"),
+  // Prometheus's /metrics (and the probes) on a port of their own, loopback unless said otherwise; 0 turns it off.
+  QOD_METRICS_PORT: port.default(9464),
+  QOD_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
   QOD_DATA_DIR: z.string().min(1).default("./.qod"),
   // The embedded Postgres's port on 127.0.0.1, fixed so that DuckLake clients have a stable address; 0: any free port.
   QOD_EMBEDDED_PG_PORT: port.default(54320),
@@ -149,6 +152,9 @@ export interface Config {
   /** 0: no Supavisor listener. */
   supavisorHttpPort: number;
   host: string;
+  /** 0: no metrics listener. */
+  metricsPort: number;
+  metricsHost: string;
   dataDir: string;
   /** The embedded Postgres's port (0: any free one); unused with an external server. */
   embeddedPgPort: number;
@@ -237,6 +243,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     httpPort: e.QOD_HTTP_PORT,
     supavisorHttpPort: e.QOD_SUPAVISOR_HTTP_PORT,
     host: e.QOD_HOST,
+    metricsPort: e.QOD_METRICS_PORT,
+    metricsHost: e.QOD_METRICS_HOST,
     dataDir,
     embeddedPgPort: e.QOD_EMBEDDED_PG_PORT,
     pg,

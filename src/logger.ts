@@ -1,4 +1,5 @@
-// JSON logs (pino). Known secret-bearing keys are redacted wherever they appear.
+// JSON logs (pino), one object per line with an ISO-8601 `time`. Known secret-bearing keys are
+// redacted wherever they appear.
 import pino, { type Logger } from "pino";
 
 // `values` and `row` are what slonik errors carry of a failed query: bound parameters (a
@@ -10,6 +11,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     {
       level,
       base: { service: "qod" },
+      timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`)], censor: "[redacted]" },
       serializers: { err: pino.stdSerializers.err },
     },

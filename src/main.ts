@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     { variable: "QOD_GRPC_PORT", host: config.host, port: config.grpcPort },
     { variable: "QOD_HTTP_PORT", host: config.host, port: config.httpPort },
     { variable: "QOD_SUPAVISOR_HTTP_PORT", host: config.host, port: config.supavisorHttpPort },
+    { variable: "QOD_METRICS_PORT", host: config.metricsHost, port: config.metricsPort },
     ...(edgeOn ? [{ variable: "QOD_EDGE_TX_PORT", host: config.edge.host, port: config.edge.transactionPort }] : []),
     ...(edgeOn ? [{ variable: "QOD_EDGE_SESSION_PORT", host: config.edge.host, port: config.edge.sessionPort }] : []),
   ]);

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { PoolStats } from "../gen/qod/v1/pool";
 import type { Config } from "./config";
 import type { NotificationFeed } from "./db/listen";
+import type { Metrics } from "./metrics";
 import { findPgbouncer } from "./edge/engines";
 import { Edge, type EdgeHealth } from "./edge/server";
 import { generateSelfSignedCertificate, type CertificatePair } from "./edge/tls";
@@ -41,6 +42,8 @@ export interface DataPlane {
   stop(): Promise<void>;
   stats: PoolStatsSource;
   health(): EdgeHealth;
+  /** Registers the data plane's metrics, read from the edge and its engines at each scrape. */
+  observe(metrics: Metrics): void;
 }
 
 export function createDataPlane(options: DataPlaneOptions): DataPlane {
@@ -158,8 +161,67 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
       }
       return wanted;
     },
-    health: () => edge?.health() ?? { ok: false, listening: false, connections: 0, engines: [] },
+    health,
+    observe(metrics) {
+      observeDataPlane(metrics, async () => (edge ? edge.namedStats() : []), health, log);
+    },
   };
+
+  function health(): EdgeHealth {
+    return edge?.health() ?? { ok: false, listening: false, connections: 0, engines: [] };
+  }
+}
+
+type NamedStats = Awaited<ReturnType<Edge["namedStats"]>>;
+
+/**
+ * The per-pool metrics (labelled by tenant and pool name) and the edge's. One scrape reads
+ * every metric at once: they share one read of the engines' SHOW POOLS and SHOW STATS.
+ */
+function observeDataPlane(metrics: Metrics, read: () => Promise<NamedStats>, health: () => EdgeHealth, log: Logger): void {
+  let reading: Promise<NamedStats> | undefined;
+  const figures = () =>
+    (reading ??= read()
+      .catch((err: unknown) => {
+        log.warn({ message: (err as Error).message }, "could not read the engines' figures for the metrics");
+        return [];
+      })
+      .finally(() => (reading = undefined)));
+  const labels = ["tenant", "pool"] as const;
+  const perPool = (name: string, help: string, value: (s: NamedStats[number]["stats"]) => number) =>
+    metrics.gauge(name, help, labels, async (g) => {
+      g.reset();
+      for (const { tenant, pool, stats } of await figures()) g.set({ tenant, pool }, value(stats));
+    });
+  const totalPerPool = (name: string, help: string, value: (s: NamedStats[number]["stats"]) => number) =>
+    metrics.counterOf(name, help, labels, async (c) => {
+      c.reset();
+      for (const { tenant, pool, stats } of await figures()) c.inc({ tenant, pool }, value(stats));
+    });
+  perPool("qod_pool_clients", "Client sessions open through the edge, both ports.", (s) => s.clients);
+  perPool("qod_pool_clients_active", "Client sessions paired with a server connection (PgBouncer cl_active).", (s) => s.clientsActive);
+  perPool("qod_pool_clients_waiting", "Client sessions waiting for a server connection (PgBouncer cl_waiting).", (s) => s.clientsWaiting);
+  metrics.gauge("qod_pool_servers", "Server connections to the upstream, active (serving a client) or idle.", [...labels, "state"], async (g) => {
+    g.reset();
+    for (const { tenant, pool, stats } of await figures()) {
+      g.set({ tenant, pool, state: "active" }, stats.serversActive);
+      g.set({ tenant, pool, state: "idle" }, stats.serversIdle);
+    }
+  });
+  totalPerPool("qod_pool_transactions_total", "Transactions pooled (PgBouncer total_xact_count; restarts from 0 with its engine).", (s) => s.transactions);
+  totalPerPool("qod_pool_queries_total", "Queries pooled (PgBouncer total_query_count; restarts from 0 with its engine).", (s) => s.queries);
+  totalPerPool("qod_pool_wait_seconds_total", "Time clients waited for a server connection, in seconds (PgBouncer total_wait_time).", (s) => s.waitTimeUs / 1e6);
+  metrics.gauge("qod_edge_connections", "Connections the edge holds: sessions and handshakes in progress.", [], (g) => g.set(health().connections));
+  metrics.gauge("qod_edge_engines", "PgBouncer engines, running or down (waiting to restart).", ["state"], (g) => {
+    const { engines } = health();
+    const running = engines.filter((e) => e.running).length;
+    g.set({ state: "running" }, running);
+    g.set({ state: "down" }, engines.length - running);
+  });
+  metrics.counterOf("qod_edge_engine_restarts_total", "Times a PgBouncer engine died and was restarted.", [], (c) => {
+    c.reset();
+    c.inc(health().engines.reduce((sum, e) => sum + e.restarts, 0));
+  });
 }
 
 /**

@@ -20,6 +20,7 @@ import { startTestApp, TEST_API_KEY, TEST_VAULT_KEY, type TestApp } from "./help
 import { expectError } from "./helpers/clients";
 import { assertCatalog, dropDatabasesWithPrefix, pgDatabases } from "./helpers/databases";
 import { quietLogger, sharedPostgres, uniquePrefix } from "./helpers/postgres";
+import { createMetrics } from "../src/metrics";
 
 describe("DatabaseService", function () {
   this.timeout(120_000);
@@ -506,6 +507,7 @@ describe("DatabaseService", function () {
     let handlers: ReturnType<typeof databaseHandlers>;
     const ctxAs = (principal: Principal): AuthedContext => ({
       method: "/qod.v1.DatabaseService/Test",
+      surface: "grpc",
       metadata: new Metadata(),
       peer: "test",
       signal: new AbortController().signal,
@@ -522,7 +524,7 @@ describe("DatabaseService", function () {
 
     before(() => {
       servers = createServers(quietLogger);
-      const lifecycle = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: postgres().target, logger: quietLogger });
+      const lifecycle = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: postgres().target, logger: quietLogger, metrics: createMetrics() });
       handlers = databaseHandlers({ pool: app.pool, lifecycle, defaults: postgres().target, config: app.config });
     });
     after(() => servers.end());

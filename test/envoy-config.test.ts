@@ -150,8 +150,8 @@ describe("envoy/envoy.yaml", () => {
     );
     assert.deepEqual([...byStatus.keys()].sort(), Object.keys(LOCAL_REPLIES).map(Number).sort());
     for (const [status, format] of byStatus) {
-      const rendered = JSON.parse(JSON.stringify(format).replaceAll("%LOCAL_REPLY_BODY%", "why")) as JsonValue;
-      assert.deepEqual(rendered, JSON.parse(localReplyBody(new LocalReply(status as LocalReplyStatus, "why"))), `status ${status}`);
+      const rendered = JSON.parse(JSON.stringify(format).replaceAll("%LOCAL_REPLY_BODY%", "why").replaceAll("%REQ(X-REQUEST-ID)%", "rid-1")) as JsonValue;
+      assert.deepEqual(rendered, JSON.parse(localReplyBody(new LocalReply(status as LocalReplyStatus, "why"), "rid-1")), `status ${status}`);
     }
   });
 

@@ -2,7 +2,8 @@
 // call GetTenant, ListTenants and CreateTenant while a throwaway Postgres is shut down fast, then
 // immediately, 5 s each time. In the gap calls answer UNAVAILABLE `unavailable` (never INTERNAL,
 // never past their deadline) and health says NOT_SERVING; within 5 s of Postgres being back every
-// call succeeds; no tenant answered OK is lost; the service never stops.
+// call succeeds; no tenant answered OK is lost; the service never stops. GET /readyz follows
+// (issue 14): 503 naming the state database while it is down, 200 again once it is back.
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { status, type ServiceError } from "@grpc/grpc-js";
@@ -39,6 +40,7 @@ describe("the state Postgres restarting under load", function () {
   let app: App;
   let clients: Clients;
   let health: ReturnType<typeof rawClient>;
+  let readyz: () => Promise<{ status: number; body: { status: string; checks: Record<string, string> } }>;
   const outcomes: Outcome[] = [];
   const seeded: string[] = [];
   let loading = true;
@@ -86,6 +88,8 @@ describe("the state Postgres restarting under load", function () {
     const config = loadConfig({
       QOD_GRPC_PORT: "0",
       QOD_HTTP_PORT: "0",
+      QOD_SUPAVISOR_HTTP_PORT: "0",
+      QOD_METRICS_PORT: "0",
       QOD_API_KEY: TEST_API_KEY,
       QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET,
       QOD_VAULT_ENC_KEY: TEST_VAULT_KEY,
@@ -93,7 +97,11 @@ describe("the state Postgres restarting under load", function () {
       QOD_BCRYPT_COST: "4",
     });
     app = createApp({ config, state, target: postgres.target, logger: quietLogger });
-    const { grpcPort } = await app.start();
+    const { grpcPort, httpPort } = await app.start();
+    readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      return { status: res.status, body: (await res.json()) as { status: string; checks: Record<string, string> } };
+    };
     clients = clientsFor(`127.0.0.1:${grpcPort}`);
     health = rawClient(`127.0.0.1:${grpcPort}`);
     for (let i = 0; i < 5; i++) {
@@ -117,15 +125,18 @@ describe("the state Postgres restarting under load", function () {
     it(`answers UNAVAILABLE while Postgres is down (${mode} shutdown), says NOT_SERVING, and recovers within ${RECOVERY_MS / 1000} s`, async () => {
       await waitFor("calls to succeed before the stop", () => outcomes.filter((o) => o.code === status.OK).length > 20, { timeoutMs: 20_000 });
       assert.equal(await servingStatus(), 1, "SERVING before the stop");
+      assert.deepEqual(await readyz(), { status: 200, body: { status: "ready", checks: { state_database: "ok", migrations: "ok", data_plane: "off", accepting_calls: "ok" } } });
       const before = outcomes.length;
       await postgres.halt(mode);
       const downAt = performance.now();
       await waitFor("health to say NOT_SERVING", async () => (await servingStatus()) === 2, { timeoutMs: GAP_MS });
+      assert.deepEqual(await readyz(), { status: 503, body: { status: "not_ready", checks: { state_database: "failing", migrations: "ok", data_plane: "off", accepting_calls: "ok" } } });
       await waitFor("calls to fail in the gap", () => outcomes.slice(before).some((o) => o.startedAt > downAt && o.code !== status.OK), { timeoutMs: GAP_MS });
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, GAP_MS - (performance.now() - downAt)))); // the gap is the scenario, not a wait for a condition
       await postgres.resume();
       const upAt = performance.now();
       await waitFor("health to say SERVING", async () => (await servingStatus()) === 1, { timeoutMs: RECOVERY_MS });
+      assert.equal((await readyz()).status, 200, "/readyz answers 200 again");
       // A few more rounds of every call after the recovery window.
       await waitFor("calls after the recovery window", () => outcomes.filter((o) => o.startedAt > upAt + RECOVERY_MS).length > CLIENTS * 6, { timeoutMs: 30_000 });
 

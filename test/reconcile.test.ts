@@ -16,6 +16,7 @@ import { startTestApp, TEST_VAULT_KEY, type TestApp } from "./helpers/app";
 import { expectError } from "./helpers/clients";
 import { assertCatalog, dropDatabasesWithPrefix, pgDatabases } from "./helpers/databases";
 import { quietLogger, sharedPostgres, uniquePrefix } from "./helpers/postgres";
+import { createMetrics } from "../src/metrics";
 
 describe("Reconciler", function () {
   this.timeout(120_000);
@@ -55,7 +56,7 @@ describe("Reconciler", function () {
     await app.reconciled; // its pass at start must not take the leftovers made below
     await app.clients.tenants.createTenant({ name: tenant });
     servers = createServers(quietLogger);
-    lifecycle = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger });
+    lifecycle = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger, metrics: createMetrics() });
   });
   after(async () => {
     await servers?.end();
@@ -90,7 +91,7 @@ describe("Reconciler", function () {
     await holding;
 
     // Two reconcilers' passes at once (as two replicas run them).
-    const second = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger });
+    const second = createLifecycle({ lockPool: app.state.lockPool, lockSlots: app.state.lockSlots, servers, vault: createVault(TEST_VAULT_KEY), defaults: target(), logger: quietLogger, metrics: createMetrics() });
     const counts = await Promise.all([lifecycle.settleAbandoned(5_000), second.settleAbandoned(5_000)]);
     assert.equal(counts[0] + counts[1], 5, `settled ${counts.join(" + ")}`);
 

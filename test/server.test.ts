@@ -96,7 +96,7 @@ describe("when the state database goes down", function () {
     const url = pgUrl(postgres.target, "postgres");
     await migrate(url, quietLogger);
     const state = await connectState(url, quietLogger, 4);
-    const config = loadConfig({ QOD_GRPC_PORT: "0", QOD_HTTP_PORT: "0", QOD_API_KEY: TEST_API_KEY, QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET, QOD_VAULT_ENC_KEY: TEST_VAULT_KEY, QOD_LOG_LEVEL: "silent" });
+    const config = loadConfig({ QOD_GRPC_PORT: "0", QOD_HTTP_PORT: "0", QOD_METRICS_PORT: "0", QOD_API_KEY: TEST_API_KEY, QOD_SESSION_JWT_SECRET: TEST_SESSION_SECRET, QOD_VAULT_ENC_KEY: TEST_VAULT_KEY, QOD_LOG_LEVEL: "silent" });
     const app = createApp({ config, state, target: postgres.target, logger: quietLogger });
     try {
       const { grpcPort } = await app.start();

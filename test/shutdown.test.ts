@@ -92,6 +92,7 @@ describe("stopping (issue 11, hole 9)", function () {
       QOD_GRPC_PORT: String(await freePort()),
       QOD_HTTP_PORT: String(await freePort()),
       QOD_SUPAVISOR_HTTP_PORT: String(await freePort()),
+      QOD_METRICS_PORT: String(await freePort()),
       QOD_EDGE_TX_PORT: String(await freePort()),
       QOD_EDGE_SESSION_PORT: String(await freePort()),
       QOD_EMBEDDED_PG_PORT: "0",

@@ -88,24 +88,30 @@ describe("unary adapter", () => {
     assert.equal(ctxOfCall?.signal.aborted, false);
   });
 
-  it("logs each call once, bound to its request id, method and (once authenticated) subject", async () => {
+  it("logs each call once at info: request id, method, surface, code, reason, principal, tenant, each key once", async () => {
     lines.length = 0;
-    getTenant = async () => (Tenant.fromPartial({}));
+    getTenant = async () => Tenant.fromPartial({});
     assert.equal(await call(undefined, { "x-api-key": API_KEY, "x-request-id": "ok-1" }), null);
     getTenant = async () => {
       throw new AppError("not_found", "tenant not found");
     };
     assert.equal((await call(undefined, { "x-api-key": API_KEY, "x-request-id": "nf-1" }))?.code, status.NOT_FOUND);
     assert.equal((await call(undefined, { "x-request-id": "anon-1" }))?.code, status.UNAUTHENTICATED);
+    getTenant = async () => {
+      throw new AppError("unavailable", "the state database does not answer");
+    };
+    assert.equal((await call(undefined, { "x-api-key": API_KEY, "x-request-id": "down-1" }))?.code, status.UNAVAILABLE);
     const method = "/qod.v1.TenantService/GetTenant";
     assert.deepEqual(
-      lines.map(({ msg, requestId, method: m, subject, level }) => ({ msg, requestId, method: m, subject, level })),
+      lines.map(({ msg, requestId, method: m, surface, code, reason, principal, subject, tenant, level }) => ({ msg, requestId, method: m, surface, code, reason, principal, subject, tenant, level })),
       [
-        { msg: "call", requestId: "ok-1", method, subject: "api-key", level: 20 },
-        { msg: "call failed", requestId: "nf-1", method, subject: "api-key", level: 30 },
-        { msg: "call failed", requestId: "anon-1", method, subject: undefined, level: 30 },
+        { msg: "call", requestId: "ok-1", method, surface: "grpc", code: "OK", reason: undefined, principal: "api_key", subject: "api-key", tenant: undefined, level: 30 },
+        { msg: "call failed", requestId: "nf-1", method, surface: "grpc", code: "NOT_FOUND", reason: "not_found", principal: "api_key", subject: "api-key", tenant: undefined, level: 30 },
+        { msg: "call failed", requestId: "anon-1", method, surface: "grpc", code: "UNAUTHENTICATED", reason: "unauthenticated", principal: "none", subject: undefined, tenant: undefined, level: 30 },
+        { msg: "call failed", requestId: "down-1", method, surface: "grpc", code: "UNAVAILABLE", reason: "unavailable", principal: "api_key", subject: "api-key", tenant: undefined, level: 40 },
       ],
     );
+    for (const line of lines) assert.equal(typeof line.ms, "number");
   });
 
   // grpc-js ends a call itself when its deadline passes, which also reports a cancellation:
@@ -162,6 +168,7 @@ describe("unary adapter", () => {
       for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
       let cancelListener: (() => void) | undefined;
       const call: CallInput = {
+        surface: "rest",
         metadata,
         peer: "192.0.2.7:4000",
         deadline: Date.now() + 30_000,

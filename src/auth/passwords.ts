@@ -26,15 +26,20 @@ export interface PasswordWork {
   running: number;
   /** Hashes waiting for a turn; more are refused. */
   waiting: number;
+  /** Hears each refusal (the metrics' login throttle count). */
+  onRefused?: () => void;
 }
 
-export function createPasswords({ cost, running, waiting }: PasswordWork): Passwords {
+export function createPasswords({ cost, running, waiting, onRefused }: PasswordWork): Passwords {
   const slots = createSemaphore(running, { maxWaiting: waiting });
   const bounded = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await slots.run(work);
     } catch (err) {
-      if (err instanceof SemaphoreFull) throw new AppError("rate_limited", "too many password checks at once; try again shortly", [], { cause: err });
+      if (err instanceof SemaphoreFull) {
+        onRefused?.();
+        throw new AppError("rate_limited", "too many password checks at once; try again shortly", [], { cause: err });
+      }
       throw err;
     }
   };

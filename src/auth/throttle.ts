@@ -39,6 +39,7 @@ export function createLoginThrottle(
   pool: DatabasePool,
   clientAddress: ClientAddress,
   limits: { maxFailures: number; windowSec: number },
+  onRefused: () => void,
 ): LoginThrottle {
   const { maxFailures, windowSec } = limits;
   return {
@@ -48,7 +49,10 @@ export function createLoginThrottle(
       const source = `source:${clientAddress(ctx)}`;
       const keys: AttemptKeys = { pair: `pair:${account}|${source}`, source, account };
       const admitted = await reserveLoginAttempt(pool, keys, { perSource: maxFailures, perAccount: maxFailures * ACCOUNT_CEILING_FACTOR }, windowSec);
-      if (!admitted) throw rateLimited();
+      if (!admitted) {
+        onRefused();
+        throw rateLimited();
+      }
       return {
         succeeded: () => clearLoginAttempt(pool, keys),
         async release() {

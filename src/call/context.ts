@@ -6,9 +6,14 @@ import type { Logger } from "pino";
 import type { AppError } from "../errors";
 import type { Principal } from "./principal";
 
+/** Which listener a call came in on: the gRPC port, or the JSON /api gateway (in-process). */
+export const SURFACES = ["grpc", "rest"] as const;
+export type Surface = (typeof SURFACES)[number];
+
 export interface CallContext {
   /** Full method path, e.g. `/qod.v1.TenantService/CreateTenant`. */
   readonly method: string;
+  readonly surface: Surface;
   readonly metadata: Metadata;
   readonly peer: string;
   /** Aborts when the client cancels or the deadline passes; made on first read. */

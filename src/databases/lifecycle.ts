@@ -40,6 +40,7 @@ import type { CommonQueryMethods } from "../db/sql";
 import { inStatement, inTransaction } from "../db/transaction";
 import { AppError, invalid, notFound, type Reason } from "../errors";
 import { newId } from "../ids";
+import type { Metrics } from "../metrics";
 import { createSemaphore } from "../semaphore";
 import {
   databaseHasPools,
@@ -78,6 +79,8 @@ export interface LifecycleDeps {
   /** The shared server (the global metastore defaults). */
   defaults: PgTarget;
   logger: Logger;
+  /** Provisioning's duration and outcome, and what the reconciler's passes settle. */
+  metrics: Pick<Metrics, "provisioning" | "reconcilerActions">;
 }
 
 export interface Lifecycle {
@@ -166,6 +169,24 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
       if (state === "partial") await deps.servers.dropDatabase(target, row.name);
     }
     return (await markDatabaseFailed(conn, row.id, failure.reason, failure.message)) ?? findDatabaseById(conn, row.id);
+  }
+
+  /**
+   * Runs a create's provisioning or a delete's drop: its duration and outcome go to the metrics
+   * and a lifecycle line to the log.
+   */
+  async function observed<T>(operation: "create" | "delete", row: DatabaseRow, work: () => Promise<T>): Promise<T> {
+    const stop = deps.metrics.provisioning.startTimer({ operation });
+    const fields = { operation, tenant: row.tenant, database: row.name };
+    try {
+      const result = await work();
+      log.info({ ...fields, ms: Math.round(stop({ outcome: "ok" }) * 1000) }, operation === "create" ? "provisioned a database" : "dropped a database");
+      return result;
+    } catch (err) {
+      const seconds = stop({ outcome: "failed" });
+      log.warn({ ...fields, ms: Math.round(seconds * 1000), reason: err instanceof AppError ? err.reason : "internal" }, operation === "create" ? "provisioning failed" : "dropping failed");
+      throw err;
+    }
   }
 
   /** Waits until no one else works on the database, then reads it. */
@@ -273,7 +294,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           if (!first) throw err; // the name is taken by another request: `exists`
           return repeatOf(conn, ctx, first, command);
         }
-        return row.status === "PROVISIONING" ? provision(conn, ctx, row, command) : row;
+        return row.status === "PROVISIONING" ? observed("create", row, () => provision(conn, ctx, row, command)) : row;
       });
     },
 
@@ -340,7 +361,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
           return markDatabaseDeleting(tx, locked, actorOf(ctx));
         });
         try {
-          await settle(conn, deleting);
+          await observed("delete", deleting, () => settle(conn, deleting));
         } catch (err) {
           if (!(err instanceof AppError)) throw err;
           throw new AppError(err.reason, `${err.message}; the database stays DELETING and the drop will be retried`, err.violations, { cause: err });
@@ -370,6 +391,7 @@ export function createLifecycle(deps: LifecycleDeps): Lifecycle {
               const row = await findDatabaseById(conn, candidate.id);
               if (!row || !isUnsettled(row)) return false;
               const after = await settle(conn, row);
+              deps.metrics.reconcilerActions.inc({ resource: "database", from: row.status.toLowerCase(), to: (after?.status ?? "deleted").toLowerCase() });
               log.warn({ database: row.name, from: row.status, to: after?.status ?? "deleted" }, "settled a database left by an interrupted operation");
               return true;
             } finally {

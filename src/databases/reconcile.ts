@@ -1,6 +1,7 @@
 // The reconciler: a timer that has the lifecycle settle abandoned rows (lifecycle.ts), at start
 // and then every interval. Safe with several replicas: each row is settled under its lock.
 import type { Logger } from "pino";
+import type { Metrics } from "../metrics";
 
 export interface Reconciler {
   /** Runs a pass now, then one every interval; resolves when the first pass is over. */
@@ -9,7 +10,8 @@ export interface Reconciler {
   stop(): Promise<void>;
 }
 
-export function createReconciler(pass: () => Promise<number>, intervalMs: number, logger: Logger): Reconciler {
+/** `passes` counts each pass by outcome; what a pass settles, the lifecycle counts. */
+export function createReconciler(pass: () => Promise<number>, intervalMs: number, logger: Logger, passes: Metrics["reconcilerPasses"]): Reconciler {
   const log = logger.child({ component: "reconciler" });
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
@@ -17,8 +19,14 @@ export function createReconciler(pass: () => Promise<number>, intervalMs: number
 
   function run(): Promise<void> {
     const done = pass().then(
-      () => {},
-      (err: unknown) => log.warn({ message: (err as Error).message }, "reconcile pass failed"),
+      (settled) => {
+        passes.inc({ outcome: "ok" });
+        if (settled > 0) log.info({ settled }, "reconcile pass settled rows left by interrupted operations");
+      },
+      (err: unknown) => {
+        passes.inc({ outcome: "failed" });
+        log.warn({ message: (err as Error).message }, "reconcile pass failed");
+      },
     );
     running = done.finally(() => {
       if (!stopped) schedule();

@@ -65,6 +65,7 @@ export class Engine {
   #startedAt = 0;
   #restartDelay = MIN_RESTART_DELAY_MS;
   #restartTimer: NodeJS.Timeout | undefined;
+  #deaths = 0;
   /** Route name → its ini line: what the engine should serve. */
   #routes = new Map<string, string>();
   /** What the running process has loaded. */
@@ -87,6 +88,11 @@ export class Engine {
 
   get running(): boolean {
     return this.#state === "running";
+  }
+
+  /** How many times the process died and was (or is being) restarted. */
+  get restarts(): number {
+    return this.#deaths;
   }
 
   get routeCount(): number {
@@ -114,6 +120,9 @@ export class Engine {
       this.#writeIni(written);
       await this.#admin((c) => c.query("RELOAD"));
       const changed = [...written].filter(([name, line]) => this.#loaded.has(name) && this.#loaded.get(name) !== line).map(([name]) => name);
+      const added = [...written.keys()].filter((name) => !this.#loaded.has(name));
+      const removed = [...this.#loaded.keys()].filter((name) => !written.has(name));
+      this.#log.info({ added, removed, changed, routes: written.size }, "routes applied");
       this.#markLoaded(written);
       if (changed.length === 0) return;
       await this.#admin(async (c) => {
@@ -314,6 +323,7 @@ export class Engine {
     if (child !== this.#child) return;
     this.#loaded.clear();
     if (this.#state === "closed") return;
+    this.#deaths++;
     this.#log.error({ code, signal, output: this.#recentOutput.slice(-5) }, "pgbouncer exited; restarting it");
     this.#scheduleRestart();
   }

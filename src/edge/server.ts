@@ -53,7 +53,7 @@ export interface EdgeHealth {
   ok: boolean;
   listening: boolean;
   connections: number;
-  engines: Array<{ profile: string; running: boolean; pid: number | undefined; routes: number }>;
+  engines: Array<{ profile: string; running: boolean; pid: number | undefined; routes: number; restarts: number }>;
 }
 
 const MAX_CANCELS_IN_FLIGHT = 64;
@@ -157,6 +157,15 @@ export class Edge {
     return poolStats(this.#state.pools, await this.#engines.figures());
   }
 
+  /** Live figures of every pool, with its tenant's and its own name (the metrics' labels). */
+  async namedStats(): Promise<Array<{ tenant: string; pool: string; stats: PoolStats }>> {
+    const stats = await this.stats();
+    return [...this.#state.pools].flatMap(([id, { pool }]) => {
+      const figures = stats.get(id);
+      return figures ? [{ tenant: pool.tenant, pool: pool.name, stats: figures }] : [];
+    });
+  }
+
   /** Healthy when listening and every engine that has routes is running. */
   health(): EdgeHealth {
     const engines = [...this.#engines.engines].map(([profile, engine]) => ({
@@ -164,6 +173,7 @@ export class Edge {
       running: engine.running,
       pid: engine.pid,
       routes: engine.routeCount,
+      restarts: engine.restarts,
     }));
     const listening = this.#listening && !this.#closing;
     return { ok: listening && engines.every((e) => e.running), listening, connections: this.#handshakes.size + this.#sessions.size, engines };

@@ -67,10 +67,13 @@ export class LocalReply extends Error {
   }
 }
 
-/** The JSON body of a local reply: google.rpc.Status with an ErrorInfo detail. */
-export function localReplyBody(reply: LocalReply): string {
+/**
+ * The JSON body of a local reply: google.rpc.Status with an ErrorInfo detail, whose metadata
+ * carries the request id as a call's errors do (errors.ts statusDetails).
+ */
+export function localReplyBody(reply: LocalReply, requestId?: string): string {
   const reason = LOCAL_REPLIES[reply.status];
   const code = codeForReason(reason);
-  const info = { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: ERROR_DOMAIN, metadata: {} };
+  const info = { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason, domain: ERROR_DOMAIN, metadata: requestId ? { requestId } : {} };
   return JSON.stringify({ code, message: clipUtf8(reply.message, MAX_MESSAGE_BYTES), details: [info] });
 }

@@ -7,9 +7,10 @@ import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHead
 import type { AddressInfo, Socket } from "node:net";
 import { Metadata, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { requestIdOf } from "../call/metadata";
 import type { CallInput, CallOutcome, Invoker } from "../server/invoker";
 import { apiDocsRoutes } from "./api-docs";
-import { httpStatusFromGrpc, LocalReply, localReplyBody } from "./http-status";
+import { httpStatusFromGrpc, LOCAL_REPLIES, LocalReply, localReplyBody } from "./http-status";
 import { buildOpenApi } from "./openapi";
 import { plainRouteTable, type PlainRoute } from "./plain-routes";
 import { buildRoutes, gatewayServices, type Route } from "./routes";
@@ -191,7 +192,7 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
    * is also the route's timeout (504, and the call is cancelled), and cancelled when the client
    * goes away, so the handler's ctx.signal aborts CANCELLED as on a gRPC cancel.
    */
-  const invoke = (route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse) =>
+  const invoke = (route: Route, request: Uint8Array, req: IncomingMessage, res: ServerResponse, metadata: Metadata) =>
     new Promise<CallOutcome>((resolve, reject) => {
       let cancel: (() => void) | undefined;
       const routeTimeout = () => new LocalReply(504, "upstream request timeout");
@@ -202,7 +203,8 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       }, deadlineMs);
       timeout.unref(); // the timeout alone does not keep a stopping process alive
       const call: CallInput = {
-        metadata: requestMetadata(req.rawHeaders, req.socket.remoteAddress),
+        surface: "rest",
+        metadata,
         peer: peerOf(req.socket),
         deadline,
         onCancel(listener) {
@@ -247,15 +249,21 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    // The request's id, also for a request refused before it is a call (no route, a body that
+    // does not decode): the client's x-request-id when valid, else a new one, which the call uses.
+    let requestId: string | undefined;
     try {
       const target = req.url ?? "/";
       const plainHandler = plain.find(req.method ?? "", target);
       if (plainHandler) return await plainHandler(req, res);
+      const metadata = requestMetadata(req.rawHeaders, req.socket.remoteAddress);
+      requestId = requestIdOf(metadata);
+      metadata.set("x-request-id", requestId);
       const found = routes.match(req.method ?? "", target);
       if (!found) throw new LocalReply(404, `Could not resolve ${target.split("?", 1)[0]} to a method.`);
       const body = await readBody(req, maxBodyBytes);
       const request = transcoder.request(found.route, found.bindings, body);
-      reply(res, found.route, await invoke(found.route, request, req, res));
+      reply(res, found.route, await invoke(found.route, request, req, res, metadata));
     } catch (err) {
       if (err instanceof ClientGone) {
         log.info({ method: req.method, path: (req.url ?? "/").split("?", 1)[0] }, "the client went away before its request was read");
@@ -263,8 +271,9 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       }
       if (res.headersSent) return;
       const local = err instanceof LocalReply ? err : new LocalReply(500, "internal error");
-      if (!(err instanceof LocalReply)) log.error({ err }, "gateway failure");
-      send(res, local.status, localReplyBody(local), {});
+      if (!(err instanceof LocalReply)) log.error({ err, requestId }, "gateway failure");
+      else log.info({ requestId, method: req.method, path: (req.url ?? "/").split("?", 1)[0].slice(0, 200), status: local.status, reason: LOCAL_REPLIES[local.status] }, "request refused");
+      send(res, local.status, localReplyBody(local, requestId), requestId ? { "x-request-id": requestId } : {});
     }
   };
 

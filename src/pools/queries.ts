@@ -71,6 +71,11 @@ export function markPoolReady(db: OneStatement, id: string): Promise<PoolRow | n
     ${selectPools(p)}`);
 }
 
+/** Every pool of every tenant (upstream QOD's `poolsCount`). */
+export function countPools(db: CommonQueryMethods): Promise<number> {
+  return db.oneFirst(sql.type(z.object({ count: z.number() }))`SELECT count(*)::int AS count FROM pools`);
+}
+
 export function findPool(db: CommonQueryMethods, tenant: string, name: string): Promise<PoolRow | null> {
   const p = sql.identifier(["p"]);
   return db.maybeOne(sql.type(PoolRow)`WITH ${p} AS (SELECT * FROM pools WHERE tenant = ${tenant} AND name = ${name}) ${selectPools(p)}`);

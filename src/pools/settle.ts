@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import type { DatabasePool } from "slonik";
 import type { Lifecycle } from "../databases";
+import type { Metrics } from "../metrics";
 import { deletePoolRow, listUnsettledPools } from "./queries";
 
 /**
@@ -17,6 +18,7 @@ export async function settleAbandonedPools(
   pool: DatabasePool,
   roles: Pick<Lifecycle, "dropPoolRole">,
   logger: Logger,
+  actions: Metrics["reconcilerActions"],
   graceMs = POOL_GRACE_MS,
 ): Promise<number> {
   let settled = 0;
@@ -24,6 +26,7 @@ export async function settleAbandonedPools(
     try {
       await roles.dropPoolRole({ databaseId: row.database_id, poolId: row.id });
       await deletePoolRow(pool, row.id);
+      actions.inc({ resource: "pool", from: row.role_state, to: "deleted" });
       logger.warn({ tenant: row.tenant, pool: row.id, from: row.role_state }, "took back a pool left by an interrupted CreatePool or DeletePool");
       settled++;
     } catch (err) {

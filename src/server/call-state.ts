@@ -2,7 +2,7 @@
 // of the call (CallInput).
 import type { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { CallContext } from "../call/context";
+import type { CallContext, Surface } from "../call/context";
 import { abortError, cancelled, deadlineExceeded } from "../call/deadline";
 import { requestIdOf } from "../call/metadata";
 import type { Principal } from "../call/principal";
@@ -13,6 +13,7 @@ import type { AppError } from "../errors";
  * for gRPC calls, the HTTP request for the gateway's in-process calls.
  */
 export interface CallInput {
+  readonly surface: Surface;
   readonly metadata: Metadata;
   /** The client as grpc-js's getPeer() names it: `address:port`, IPv6 without brackets. */
   readonly peer: string;
@@ -36,6 +37,7 @@ export interface CallInput {
  * while the handler runs, and a normal end builds no error.
  */
 export class CallState implements CallContext {
+  readonly surface: Surface;
   readonly metadata: Metadata;
   readonly peer: string;
   readonly deadline: number | undefined;
@@ -53,6 +55,7 @@ export class CallState implements CallContext {
     call: CallInput,
     private readonly baseLog: Logger,
   ) {
+    this.surface = call.surface;
     this.requestId = requestIdOf(call.metadata);
     this.metadata = call.metadata;
     this.peer = call.peer;

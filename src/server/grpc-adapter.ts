@@ -8,6 +8,7 @@ import { serveCall } from "./serve";
 function grpcCallInput(call: ServerUnaryCall<unknown, unknown>): CallInput {
   const raw = call.getDeadline();
   return {
+    surface: "grpc",
     metadata: call.metadata,
     peer: call.getPeer(),
     deadline: raw instanceof Date ? raw.getTime() : Number.isFinite(raw) ? Number(raw) : undefined,

@@ -12,6 +12,7 @@ import { LRUCache } from "lru-cache";
 import type { Tenant } from "../../gen/qod/v1/tenant";
 import { sharedResponse } from "../call/shared-response";
 import type { NotificationFeed } from "../db/listen";
+import type { Metrics } from "../metrics";
 
 /** The channel migrations 0004 and 0009's triggers notify with a changed tenant's name. */
 export const TENANT_CHANNEL = "qod_tenant_changed";
@@ -34,8 +35,11 @@ export interface TenantCache {
 }
 
 /** `feed` is the shared subscription to TENANT_CHANNEL. */
-export function createTenantCache(feed: NotificationFeed, size: number): TenantCache {
+/** `lookups` counts the gets answered from memory (hit) and from `load` (miss). */
+export function createTenantCache(feed: NotificationFeed, size: number, lookups: Metrics["tenantCacheLookups"]): TenantCache {
   const entries = size > 0 ? new LRUCache<string, Tenant>({ max: size, ttl: ENTRY_TTL_MS }) : undefined;
+  const hits = lookups.labels({ result: "hit" });
+  const misses = lookups.labels({ result: "miss" });
   let unsubscribe: (() => void) | undefined;
   let listening = false;
   // Bumped by every change seen: a load that began before a change may hold the old tenant,
@@ -53,7 +57,11 @@ export function createTenantCache(feed: NotificationFeed, size: number): TenantC
   return {
     async get(name, load) {
       const cached = listening ? entries?.get(name) : undefined;
-      if (cached) return cached;
+      if (cached) {
+        hits.inc();
+        return cached;
+      }
+      misses.inc();
       const before = generation;
       const tenant = await load();
       // Shared by the calls that read it until it changes (and so encoded once); a ban that ends

@@ -33,6 +33,8 @@ export interface TestApp {
   clients: Clients;
   /** Resolves when the service's reconciler has finished the pass it runs at start. */
   reconciled: Promise<void>;
+  /** The metrics listener's port, when QOD_METRICS_PORT turns it on. */
+  metricsPort: number | undefined;
   /** The data plane's ports, when the app runs it (the `edge` option). */
   edge: { transactionPort: number; sessionPort: number } | undefined;
   /** Stops the service and starts a new one on the same state database (a process restart). */
@@ -62,6 +64,8 @@ export function testEnv(database: string, dataDir: string, env: Record<string, s
     QOD_GRPC_PORT: "0",
     QOD_HTTP_PORT: "0",
     QOD_SUPAVISOR_HTTP_PORT: "0",
+    // Off; test/observability.test.ts turns it on.
+    QOD_METRICS_PORT: "0",
     // Suites that connect through the data plane turn it on (test/helpers/app.ts startTestApp's edge option).
     QOD_EDGE: "off",
     QOD_EDGE_TX_PORT: "0",
@@ -126,6 +130,7 @@ async function launch(database: string, dataDir: string, options: TestAppOptions
     clients,
     reconciled,
     edge: started.edge,
+    metricsPort: started.metricsPort,
     async restart() {
       await halt();
       return launch(database, dataDir, options, ownsDatabase);

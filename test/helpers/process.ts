@@ -50,6 +50,7 @@ export async function spawnServerProcess(env: Record<string, string>): Promise<S
     QOD_EDGE_TX_PORT: String(await freePort()),
     QOD_EDGE_SESSION_PORT: String(await freePort()),
     QOD_SUPAVISOR_HTTP_PORT: String(await freePort()),
+    QOD_METRICS_PORT: String(await freePort()),
     QOD_EMBEDDED_PG_PORT: "0",
   };
   const child = spawn(process.execPath, [...flags, entry], {

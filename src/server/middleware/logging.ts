@@ -1,24 +1,47 @@
-// One log line per call, with its request id, outcome and duration. A successful call logs at
-// debug, so at the default level it logs nothing and its logger is never made (see server/call-state.ts).
+// One log line per finished call: what was called, on which surface, by whom, for which tenant,
+// its status and reason, and how long it took. Info for answers a client caused or got (OK,
+// NOT_FOUND, …), warn for INTERNAL and UNAVAILABLE, which an operator must look at.
 import { performance } from "node:perf_hooks";
-import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { AppError } from "../../errors";
-import type { Middleware } from "../../call/context";
+import type { CallContext, Middleware } from "../../call/context";
+import { failedOutcome } from "./outcome";
 
-/** `logger` is the base the calls' loggers derive from: its level decides whether successes log. */
-export function loggingMiddleware(logger: Pick<Logger, "isLevelEnabled">): Middleware {
+const NEEDS_A_LOOK = new Set(["INTERNAL", "UNAVAILABLE"]);
+
+/**
+ * The tenant a call acts on: the caller's own when it belongs to one, else the one the request
+ * names (`tenant`, Supavisor's `external_id`, or a TenantService request's `name`).
+ */
+function tenantOf(request: unknown, ctx: CallContext): string | undefined {
+  if (ctx.principal?.tenant) return ctx.principal.tenant;
+  if (typeof request !== "object" || request === null) return undefined;
+  const fields = request as { tenant?: unknown; externalId?: unknown; name?: unknown };
+  const named = fields.tenant ?? fields.externalId ?? (ctx.method.startsWith("/qod.v1.TenantService/") ? fields.name : undefined);
+  return typeof named === "string" && named !== "" ? named : undefined;
+}
+
+/** `logger` is the service's base logger; the line carries every key itself, each once. */
+export function loggingMiddleware(logger: Logger): Middleware {
   return (next) => async (request, ctx) => {
     const started = performance.now();
+    const line = (code: string, reason?: string) => ({
+      requestId: ctx.requestId,
+      method: ctx.method,
+      surface: ctx.surface,
+      code,
+      ...(reason !== undefined && { reason }),
+      ms: Math.round((performance.now() - started) * 100) / 100,
+      principal: ctx.principal?.credential ?? "none",
+      ...(ctx.principal && { subject: ctx.principal.subject }),
+      tenant: tenantOf(request, ctx),
+    });
     try {
       const response = await next(request, ctx);
-      if (logger.isLevelEnabled("debug")) ctx.log.debug({ code: "OK", ms: performance.now() - started, subject: ctx.principal?.subject }, "call");
+      if (logger.isLevelEnabled("info")) logger.info(line("OK"), "call");
       return response;
     } catch (err) {
-      const code = err instanceof AppError ? err.code : status.INTERNAL;
-      const reason = err instanceof AppError ? err.reason : "internal";
-      const level = code === status.INTERNAL || code === status.UNAVAILABLE ? "warn" : "info";
-      ctx.log[level]({ code: status[code], reason, ms: performance.now() - started, subject: ctx.principal?.subject }, "call failed");
+      const { code, reason } = failedOutcome(err);
+      logger[NEEDS_A_LOOK.has(code) ? "warn" : "info"](line(code, reason), "call failed");
       throw err;
     }
   };
