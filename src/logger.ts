@@ -6,7 +6,13 @@ import pino, { type Logger } from "pino";
 // password hash, a token hash) and a row that failed its schema.
 const SECRET_KEYS = ["password", "newPassword", "currentPassword", "token", "idToken", "pgPassword", "authorization", "x-api-key", "secret", "values", "row"];
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/**
+ * `destination` defaults to stdout written asynchronously: a line is handed to the kernel at once
+ * when stdout is idle, and lines logged while a write is in flight go together in the next one,
+ * so a busy service does not make one write system call per call it logs. pino writes what is
+ * still buffered when the process exits (not when it is killed with SIGKILL).
+ */
+export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
   return pino(
     {
       level,

@@ -89,17 +89,19 @@ export function createMetrics() {
     counterOf,
   };
 
-  /** A gauge whose value is read at scrape time by `collect` (which sets it). */
-  function gauge<L extends string>(name: string, help: string, labelNames: readonly L[], collect: (g: Gauge<L>) => void | Promise<void>): Gauge<L> {
-    return new Gauge<L>({
-      name,
-      help,
-      labelNames,
+  /** What a metric read at scrape time is made with: `collect` sets its value then. */
+  function readAtScrape<M>(collect: (metric: M) => void | Promise<void>) {
+    return {
       registers,
-      async collect() {
+      async collect(this: M) {
         await collect(this);
       },
-    });
+    };
+  }
+
+  /** A gauge whose value is read at scrape time by `collect` (which sets it). */
+  function gauge<L extends string>(name: string, help: string, labelNames: readonly L[], collect: (g: Gauge<L>) => void | Promise<void>): Gauge<L> {
+    return new Gauge<L>({ name, help, labelNames, ...readAtScrape(collect) });
   }
 
   /**
@@ -108,15 +110,7 @@ export function createMetrics() {
    * reads as a counter reset.
    */
   function counterOf<L extends string>(name: string, help: string, labelNames: readonly L[], collect: (c: Counter<L>) => void | Promise<void>): Counter<L> {
-    return new Counter<L>({
-      name,
-      help,
-      labelNames,
-      registers,
-      async collect() {
-        await collect(this);
-      },
-    });
+    return new Counter<L>({ name, help, labelNames, ...readAtScrape(collect) });
   }
 }
 

@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { sql } from "../src/db/sql";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
-import { buildCliBundle, cliHome, runCli, type CliHome, type CliResult } from "./helpers/cli";
+import { buildCliBundle, cliHome, runCli, ok, failed, type CliHome, type CliResult } from "./helpers/cli";
 import { sharedPostgres, uniquePrefix } from "./helpers/postgres";
 
 describe("qodctl supavisor", function () {
@@ -19,15 +19,6 @@ describe("qodctl supavisor", function () {
   const role = `${p}_app`;
   const rolePassword = `pw-${randomBytes(8).toString("hex")}`;
   const qodctl = (args: string[], input?: string): Promise<CliResult> => runCli(args, { env: { ...home.env, QOD_API_KEY: TEST_API_KEY }, input });
-  const ok = (result: CliResult) => {
-    assert.equal(result.code, 0, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-    return result;
-  };
-  const failed = (result: CliResult, code: number, stderr: RegExp) => {
-    assert.equal(result.code, code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
-    assert.match(result.stderr, stderr);
-    assert.equal(result.stdout, "");
-  };
   /** The API's JSON for the same call, as Supavisor's clients read it. */
   const rest = async (route: string) => {
     const res = await fetch(`${app.httpBase}${route}`, { headers: { "X-API-Key": TEST_API_KEY } });

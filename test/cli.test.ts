@@ -14,7 +14,7 @@ import { TenantServiceService } from "../gen/qod/v1/tenant";
 import { sql } from "../src/db/sql";
 import { startTestApp, TEST_API_KEY, type TestApp } from "./helpers/app";
 import { stripVTControlCharacters } from "node:util";
-import { buildCliBundle, cliHome, QODCTL_BIN, runCli, runCliOnTerminal, type CliHome, type CliResult } from "./helpers/cli";
+import { buildCliBundle, cliHome, QODCTL_BIN, runCli, runCliOnTerminal, ok, failed, type CliHome, type CliResult } from "./helpers/cli";
 import { dropDatabasesWithPrefix, pgDatabases } from "./helpers/databases";
 import { sharedPostgres, uniquePrefix } from "./helpers/postgres";
 import { REPO_ROOT } from "./helpers/process";
@@ -34,15 +34,6 @@ describe("qodctl", () => {
     const res = await fetch(`${app.httpBase}${route}`, { headers: { "X-API-Key": TEST_API_KEY } });
     assert.equal(res.status, 200);
     return res.text();
-  };
-  const ok = (result: CliResult) => {
-    assert.equal(result.code, 0, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-    return result;
-  };
-  const failed = (result: CliResult, code: number, stderr: RegExp) => {
-    assert.equal(result.code, code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
-    assert.match(result.stderr, stderr);
-    assert.equal(result.stdout, "");
   };
 
   before(async () => {

@@ -1,5 +1,6 @@
 // qodctl as a user runs it: a child process with its own HOME and XDG_CONFIG_HOME, no inherited
 // credentials, stdin a pipe (or a pseudo-terminal through util-linux `script`).
+import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -146,4 +147,17 @@ export function runCliOnTerminal(args: readonly string[], options: RunOptions): 
     type: (text) => void child.stdin.write(text),
     exited,
   };
+}
+
+/** Asserts that qodctl exited 0; returns its result. */
+export function ok(result: CliResult): CliResult {
+  assert.equal(result.code, 0, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return result;
+}
+
+/** Asserts that qodctl exited with `code`, said `stderr`, and printed nothing on stdout. */
+export function failed(result: CliResult, code: number, stderr: RegExp): void {
+  assert.equal(result.code, code, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  assert.match(result.stderr, stderr);
+  assert.equal(result.stdout, "");
 }

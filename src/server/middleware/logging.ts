@@ -21,7 +21,10 @@ function tenantOf(request: unknown, ctx: CallContext): string | undefined {
 }
 
 /** `logger` is the service's base logger; the line carries every key itself, each once. */
-export function loggingMiddleware(logger: Logger): Middleware {
+export function loggingMiddleware(base: Logger): Middleware {
+  // The line's keys are these fixed ones and hold no secret, so it skips the redaction of the
+  // base logger, whose wildcard paths cost about 20 µs a line: more than the rest of a GetTenant.
+  const logger = base.child({}, { redact: { paths: [] } });
   return (next) => async (request, ctx) => {
     const started = performance.now();
     const line = (code: string, reason?: string) => ({
