@@ -55,7 +55,8 @@ describe("data paths and metastore servers (issue 11, holes 5 and 6)", () => {
 
   describe("dataPath", () => {
     const cases: [string, () => Record<string, unknown>][] = [
-      ["another tenant's derived path", () => ({ name: "x1", dataPath: `${dataRoot}/${b}_sales` })],
+      ["another tenant's derived path", () => ({ name: "x1", dataPath: `${dataRoot}/${b}/sales` })],
+      ["the derived path of a tenant whose name extends its own (`<a>_x`'s root is not `<a>`'s database `x`)", () => ({ name: "x0", dataPath: `${dataRoot}/${a}_x/mine` })],
       ["another tenant's root", () => ({ name: "x2", dataPath: `${dataRoot}/${b}/mine` })],
       ["a ../ path out of its own root", () => ({ name: "x3", dataPath: `${dataRoot}/${a}/../${b}/x` })],
       ["a ../ path that stays in its own root", () => ({ name: "x4", dataPath: `${dataRoot}/${a}/x/../y` })],
@@ -79,6 +80,13 @@ describe("data paths and metastore servers (issue 11, holes 5 and 6)", () => {
       const res = await rest(app, "POST", "/api/database/create", { auth: admin, body: { tenant: a, name: "lake", kind: "duckdb-file", dataPath: "s3://bucket//lake/./x.duckdb" } });
       assert.equal(res.status, 200, res.text);
       assert.equal((res.json as { dataPath: string }).dataPath, "s3://bucket/lake/x.duckdb");
+    });
+
+    it("derives a database's data path inside its tenant's own root, where its admin may also point", async () => {
+      const derived = await app.clients.databases.createDatabase({ tenant: a, name: "derived" }, admin);
+      assert.equal(derived.effectiveDataPath, `${dataRoot}/${a}/derived/`);
+      const named = await app.clients.databases.createDatabase({ tenant: a, name: "named", dataPath: `${dataRoot}/${a}/derived/more` }, admin);
+      assert.equal(named.effectiveDataPath, `${dataRoot}/${a}/derived/more/`);
     });
 
     it("refuses .. segments and the data directory to superusers too, and lets them name any other path", async () => {

@@ -56,7 +56,7 @@ describe("DatabaseService", function () {
       assert.equal(database.statusMessage, "");
       assert.deepEqual(database.metastore, { dbName: `${p}_sales` });
       assert.equal(database.dataPath, "");
-      assert.equal(database.effectiveDataPath, `${app.config.dataPath}/${p}_sales/`);
+      assert.equal(database.effectiveDataPath, `${app.config.dataPath}/${p}/sales/`);
       assert.equal(database.defaultSchema, "mart");
       assert.ok(database.createTime instanceof Date);
       assert.ok((await databasesOnServer()).includes(`${p}_sales`));
@@ -456,7 +456,7 @@ describe("DatabaseService", function () {
       const names = Array.from({ length: 20 }, (_, i) => `par${i}`);
       const results = await Promise.all(names.map((name) => create(name, { defaultSchema: "mart" })));
       assert.ok(results.every((r) => r.status === DatabaseStatus.READY));
-      for (const name of names) await assertCatalog(postgres().target, `${p}_${name}`, { schemas: ["main", "mart"], dataPath: `${app.config.dataPath}/${p}_${name}/` });
+      for (const name of names) await assertCatalog(postgres().target, `${p}_${name}`, { schemas: ["main", "mart"], dataPath: `${app.config.dataPath}/${p}/${name}/` });
     });
 
     it("10 concurrent creates of one name give exactly one success and ALREADY_EXISTS for the rest", async () => {
@@ -586,8 +586,8 @@ describe("DatabaseService", function () {
       const t = `${p}_s3`;
       await s3.clients.tenants.createTenant({ name: t });
       const database = await s3.clients.databases.createDatabase({ tenant: t, name: "lake" });
-      assert.equal(database?.effectiveDataPath, `s3://bucket/root/${t}_lake/`);
-      await assertCatalog(postgres().target, `${t}_lake`, { schemas: ["main"], dataPath: `s3://bucket/root/${t}_lake/` });
+      assert.equal(database?.effectiveDataPath, `s3://bucket/root/${t}/lake/`);
+      await assertCatalog(postgres().target, `${t}_lake`, { schemas: ["main"], dataPath: `s3://bucket/root/${t}/lake/` });
       assert.equal((await s3.clients.databases.getMetastoreDefaults({})).dataPath, "s3://bucket/root");
     } finally {
       await s3.stop();

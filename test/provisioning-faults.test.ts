@@ -47,7 +47,7 @@ describe("provisioning when the tenant's server fails", function () {
       return now.every((r) => r.status === "READY" || r.status === "FAILED") && now;
     }, { timeoutMs: 60_000, everyMs: 100 });
     const ready = settled.filter((r) => r.status === "READY").map((r) => r.name);
-    for (const name of ready) await assertCatalog(server.target, name, { schemas: ["main"], dataPath: `${app.config.dataPath}/${name}/` });
+    for (const name of ready) await assertCatalog(server.target, name, { schemas: ["main"], dataPath: `${app.config.dataPath}/${p}/${name.slice(p.length + 1)}/` });
     assert.deepEqual(await pgDatabases(server.admin, `${p}_`), [...ready].sort(), "no database of ours without a READY row");
   }
 

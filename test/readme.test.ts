@@ -165,7 +165,7 @@ describe("the README's examples, as written, against npm start", function () {
       assert.deepEqual(JSON.parse(/#\s+(\{"pgHost".*\})/.exec(shown)?.[1] ?? ""), defaults);
       assert.equal(loadConfig({}).embeddedPgPort, 54320);
       assert.deepEqual(database?.metastore, { dbName: "acme_sales" });
-      assert.equal(database?.effectiveDataPath, path.join(dataDir, "lake", "acme_sales") + "/");
+      assert.equal(database?.effectiveDataPath, path.join(dataDir, "lake", "acme", "sales") + "/");
       assert.match(shown, new RegExp(`"metastore":\\{"dbName":"acme_sales"\\}.*"effectiveDataPath":"${database?.effectiveDataPath}"`));
 
       const direct = attach("postgres");

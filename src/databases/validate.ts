@@ -202,7 +202,12 @@ function checkRequestId(v: Violations, fromBody: string, fromHeader: string | un
   return requestId;
 }
 
-/** `rules.dataRoot` is QOD_DATA_PATH, under which a ducklake database without a dataPath keeps its data. */
+/**
+ * `rules.dataRoot` is QOD_DATA_PATH: a ducklake database without a dataPath keeps its data in
+ * `<root>/<tenant>/<name>/`, inside its tenant's own root (`<root>/<tenant>/`, the only place a
+ * tenant admin may name), so no tenant's root holds another's data (with `<root>/<tenant>_<name>`,
+ * tenant `a_b`'s root was tenant `a`'s database `b`).
+ */
 export function validateCreateDatabase(request: CreateDatabaseRequest, idempotencyKey: string | undefined, rules: DataPathRules): CreateDatabaseCommand {
   const v = new Violations();
   const tenant = v.name("tenant", request.tenant, "invalid_id");
@@ -226,7 +231,7 @@ export function validateCreateDatabase(request: CreateDatabaseRequest, idempoten
     kind: k,
     dataPath: normalizedPath,
     effectiveDataPath:
-      k === "ducklake" ? normalizeDataPath(normalizedPath || `${rules.dataRoot}/${name.full}`) : k === "duckdb-file" ? normalizedPath : "",
+      k === "ducklake" ? normalizeDataPath(normalizedPath || `${rules.dataRoot}/${tenant}/${name.suffix}`) : k === "duckdb-file" ? normalizedPath : "",
     metastore: k === "ducklake" ? { ...metastore.plain, dbName: name.full } : {},
     objectStore: objectStore.plain,
     secrets: { metastore: metastore.secret, objectStore: objectStore.secret },

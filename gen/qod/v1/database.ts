@@ -141,8 +141,9 @@ export interface CreateDatabaseRequest {
   /** `ducklake` (default), `duckdb-file` or `memory`. */
   kind: string;
   /**
-   * Where DuckLake writes Parquet: a filesystem path or an object-store URI. Derived from
-   * `QOD_DATA_PATH` when omitted. For `duckdb-file`, the `.duckdb` file path.
+   * Where DuckLake writes Parquet: a filesystem path or an object-store URI. When omitted,
+   * `<QOD_DATA_PATH>/<tenant>/<name>/`. A tenant admin may name only paths under
+   * `<QOD_DATA_PATH>/<tenant>/` or an object-store URI. For `duckdb-file`, the `.duckdb` file path.
    */
   dataPath: string;
   /**
