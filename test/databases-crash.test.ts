@@ -126,7 +126,7 @@ describe("DatabaseService crash safety (SIGKILL mid-provisioning, restart, recon
     const ready = after.filter((r) => r.status === "READY").map((r) => r.name);
     for (const name of ready) {
       assert.ok(onServer.includes(name), `READY ${name} has its database`);
-      await assertCatalog(sharedPostgres().target, name, { schemas: ["main", "mart"], dataPath: `${path.resolve(dataDir, "lake")}/${name}/` });
+      await assertCatalog(sharedPostgres().target, name, { schemas: ["main", "mart"], dataPath: `${path.resolve(dataDir, "lake")}/${tenant}/${name.slice(tenant.length + 1)}/` });
     }
     assert.deepEqual(onServer, [...ready].sort(), "every database of ours has a READY row; FAILED rows have none");
     for (const name of answered) assert.ok(ready.includes(name), `${name} was answered READY before the kill and stays READY`);
