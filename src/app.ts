@@ -82,6 +82,8 @@ export interface App {
 const READINESS_INTERVAL_MS = 1_000;
 /** The longest /health waits for the pools' count before it answers the last one known. */
 const POOLS_COUNT_TIMEOUT_MS = 1_000;
+/** How long a pools' count stays fresh (upstream QOD caches its health 5 s). */
+const POOLS_COUNT_TTL_MS = 5_000;
 
 export function createApp(deps: AppDeps): App {
   const { config, state, logger } = deps;
@@ -165,17 +167,26 @@ export function createApp(deps: AppDeps): App {
     if (now !== serving) grpc.setServing((serving = now));
   };
   let readinessTimer: NodeJS.Timeout | undefined;
+  // /health is open: its count is read at most once per POOLS_COUNT_TTL_MS, however many ask.
   let poolsCount = 0;
+  let countedAt = -Infinity;
+  let counting: Promise<number> | undefined;
   const probes = probeRoutes({
     readiness,
     async poolsCount() {
+      if (Date.now() - countedAt < POOLS_COUNT_TTL_MS) return poolsCount;
+      counting ??= countPools(pool)
+        .then(
+          (n) => {
+            countedAt = Date.now();
+            return (poolsCount = n);
+          },
+          () => poolsCount, // the state database is out of reach: the last count known
+        )
+        .finally(() => (counting = undefined));
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(poolsCount), POOLS_COUNT_TIMEOUT_MS)));
-      const counted = countPools(pool).then(
-        (n) => (poolsCount = n),
-        () => poolsCount, // the state database is out of reach: the last count known
-      );
-      return Promise.race([counted, late]).finally(() => clearTimeout(timer));
+      return Promise.race([counting, late]).finally(() => clearTimeout(timer));
     },
   });
   observeApp(metrics, state, () => readiness().ready);
