@@ -181,7 +181,10 @@ export function createApp(deps: AppDeps): App {
             countedAt = Date.now();
             return (poolsCount = n);
           },
-          () => poolsCount, // the state database is out of reach: the last count known
+          () => {
+            countedAt = Date.now(); // out of reach: the last count known, tried again in a while
+            return poolsCount;
+          },
         )
         .finally(() => (counting = undefined));
       let timer: NodeJS.Timeout | undefined;
@@ -207,6 +210,8 @@ export function createApp(deps: AppDeps): App {
       await seedAdmin(pool, config, logger);
       migrated = await migrationsApplied(pool);
       if (!migrated) logger.warn("the state database lacks migrations this version ships: not ready until they are applied (restart to migrate)");
+      // Health starts SERVING (grpc-js's default): say what readiness says before anyone can ask.
+      updateServing();
       tenantCache.start();
       const grpcPort = await grpc.listen(config.host, config.grpcPort);
       logger.info({ host: config.host, grpcPort }, "serving gRPC");

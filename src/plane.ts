@@ -168,11 +168,20 @@ export function createDataPlane(options: DataPlaneOptions): DataPlane {
   };
 
   function health(): EdgeHealth {
-    return edge?.health() ?? { ok: false, listening: false, connections: 0, engines: [] };
+    return edge?.health() ?? { ok: false, listening: false, restarts: 0, connections: 0, engines: [] };
   }
 }
 
 type NamedStats = Awaited<ReturnType<Edge["namedStats"]>>;
+
+/** A scrape never waits longer than this for an engine's console (one that hangs would stall every scrape). */
+const FIGURES_TIMEOUT_MS = 3_000;
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The per-pool metrics (labelled by tenant and pool name) and the edge's. One scrape reads
@@ -181,7 +190,7 @@ type NamedStats = Awaited<ReturnType<Edge["namedStats"]>>;
 function observeDataPlane(metrics: Metrics, read: () => Promise<NamedStats>, health: () => EdgeHealth, log: Logger): void {
   let reading: Promise<NamedStats> | undefined;
   const figures = () =>
-    (reading ??= read()
+    (reading ??= withTimeout(read(), FIGURES_TIMEOUT_MS, "the engines' figures did not come in time")
       .catch((err: unknown) => {
         log.warn({ message: (err as Error).message }, "could not read the engines' figures for the metrics");
         return [];
@@ -212,7 +221,7 @@ function observeDataPlane(metrics: Metrics, read: () => Promise<NamedStats>, hea
   totalPerPool("qod_pool_queries_total", "Queries pooled (PgBouncer total_query_count; restarts from 0 with its engine).", (s) => s.queries);
   totalPerPool("qod_pool_wait_seconds_total", "Time clients waited for a server connection, in seconds (PgBouncer total_wait_time).", (s) => s.waitTimeUs / 1e6);
   metrics.gauge("qod_edge_connections", "Connections the edge holds: sessions and handshakes in progress.", [], (g) => g.set(health().connections));
-  metrics.gauge("qod_edge_engines", "PgBouncer engines, running or down (waiting to restart).", ["state"], (g) => {
+  metrics.gauge("qod_edge_engines", "PgBouncer engines, running or down (starting, or waiting to restart).", ["state"], (g) => {
     const { engines } = health();
     const running = engines.filter((e) => e.running).length;
     g.set({ state: "running" }, running);
@@ -220,7 +229,7 @@ function observeDataPlane(metrics: Metrics, read: () => Promise<NamedStats>, hea
   });
   metrics.counterOf("qod_edge_engine_restarts_total", "Times a PgBouncer engine died and was restarted.", [], (c) => {
     c.reset();
-    c.inc(health().engines.reduce((sum, e) => sum + e.restarts, 0));
+    c.inc(health().restarts);
   });
 }
 

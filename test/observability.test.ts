@@ -221,6 +221,12 @@ describe("observability: /metrics, probes and logs", function () {
     await app.clients.tenants.getTenant({ name: tenant }, { apiKey: TEST_API_KEY, headers: { "x-request-id": "obs-grpc-1" } });
     const res = await rest(app, "GET", `/api/tenant/get?name=${p}_none`, { auth: { apiKey: TEST_API_KEY }, headers: { "x-request-id": "obs-rest-1" } });
     assert.equal(res.status, 404);
+    // A name that is no tenant name is not logged as one (the line runs before validation).
+    const hostile = `${"x".repeat(300)}</script>`;
+    await expectError(app.clients.tenants.getTenant({ name: hostile }, { apiKey: TEST_API_KEY, headers: { "x-request-id": "obs-bad-1" } }), status.INVALID_ARGUMENT, "invalid_id");
+    const bad = lines.find((l) => l.requestId === "obs-bad-1");
+    assert.ok(bad && bad.tenant === undefined && !JSON.stringify(bad).includes("script"), JSON.stringify(bad));
+    lines.splice(lines.indexOf(bad), 1);
     const calls = lines.filter((l) => l.msg === "call" || l.msg === "call failed");
     assert.deepEqual(
       calls.map(({ level, requestId, method, surface, code, reason, principal, tenant: t }) => ({ level, requestId, method, surface, code, reason, principal, tenant: t })),

@@ -26,18 +26,18 @@ export interface PasswordWork {
   running: number;
   /** Hashes waiting for a turn; more are refused. */
   waiting: number;
-  /** Hears each refusal (the metrics' login throttle count). */
+  /** Hears each password check refused (the metrics' login throttle count); a refused hash is not one. */
   onRefused?: () => void;
 }
 
 export function createPasswords({ cost, running, waiting, onRefused }: PasswordWork): Passwords {
   const slots = createSemaphore(running, { maxWaiting: waiting });
-  const bounded = async <T>(work: () => Promise<T>): Promise<T> => {
+  const bounded = async <T>(work: () => Promise<T>, refused?: () => void): Promise<T> => {
     try {
       return await slots.run(work);
     } catch (err) {
       if (err instanceof SemaphoreFull) {
-        onRefused?.();
+        refused?.();
         throw new AppError("rate_limited", "too many password checks at once; try again shortly", [], { cause: err });
       }
       throw err;
@@ -52,6 +52,6 @@ export function createPasswords({ cost, running, waiting, onRefused }: PasswordW
         dummy ??= bcrypt.hash("qod-no-such-account", cost);
         await bcrypt.compare(password, await dummy);
         return false;
-      }),
+      }, onRefused),
   };
 }

@@ -39,6 +39,8 @@ export class EngineSet {
   readonly #baseDir: string;
   readonly #runAs: { uid: number; gid: number } | undefined;
   readonly #engines = new Map<string, Engine>();
+  /** Restarts of the engines stopped since (their profile lost its last pool). */
+  #retiredRestarts = 0;
   #closed = false;
 
   constructor(options: EngineSetOptions) {
@@ -102,9 +104,17 @@ export class EngineSet {
     for (const [profile, engine] of this.#engines) {
       if (profiles.has(profile)) continue;
       this.#engines.delete(profile);
+      this.#retiredRestarts += engine.restarts;
       work.push(engine.stop());
     }
     await Promise.all(work);
+  }
+
+  /** Restarts of every engine this edge has run, those stopped since included: it only grows. */
+  get restarts(): number {
+    let total = this.#retiredRestarts;
+    for (const engine of this.#engines.values()) total += engine.restarts;
+    return total;
   }
 
   /** Figures by route, over all engines. */

@@ -50,8 +50,11 @@ export interface EdgeOptions {
 export type { PoolStats } from "./state";
 
 export interface EdgeHealth {
+  /** Listening, and when any engine has routes, at least one of those runs (see health()). */
   ok: boolean;
   listening: boolean;
+  /** Engine restarts since the edge started, of every engine it ran: only grows. */
+  restarts: number;
   connections: number;
   engines: Array<{ profile: string; running: boolean; pid: number | undefined; routes: number; restarts: number }>;
 }
@@ -166,7 +169,11 @@ export class Edge {
     });
   }
 
-  /** Healthy when listening and every engine that has routes is running. */
+  /**
+   * Healthy when listening and, if any engine has routes, one of those runs: one profile's engine
+   * starting or failing (a new CA, a crash loop) is that profile's trouble, shown per engine and
+   * in the metrics, and must not take the replica (and its control plane) out of service.
+   */
   health(): EdgeHealth {
     const engines = [...this.#engines.engines].map(([profile, engine]) => ({
       profile,
@@ -176,7 +183,9 @@ export class Edge {
       restarts: engine.restarts,
     }));
     const listening = this.#listening && !this.#closing;
-    return { ok: listening && engines.every((e) => e.running), listening, connections: this.#handshakes.size + this.#sessions.size, engines };
+    const routed = engines.filter((e) => e.routes > 0);
+    const ok = listening && (routed.length === 0 || routed.some((e) => e.running));
+    return { ok, listening, restarts: this.#engines.restarts, connections: this.#handshakes.size + this.#sessions.size, engines };
   }
 
   /**

@@ -252,6 +252,8 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
     // The request's id, also for a request refused before it is a call (no route, a body that
     // does not decode): the client's x-request-id when valid, else a new one, which the call uses.
     let requestId: string | undefined;
+    // Once the call runs, its own line logs it (a route timeout too: the call is cancelled).
+    let called = false;
     try {
       const target = req.url ?? "/";
       const plainHandler = plain.find(req.method ?? "", target);
@@ -263,6 +265,7 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       if (!found) throw new LocalReply(404, `Could not resolve ${target.split("?", 1)[0]} to a method.`);
       const body = await readBody(req, maxBodyBytes);
       const request = transcoder.request(found.route, found.bindings, body);
+      called = true;
       reply(res, found.route, await invoke(found.route, request, req, res, metadata));
     } catch (err) {
       if (err instanceof ClientGone) {
@@ -272,7 +275,7 @@ export function createGateway({ descriptor, invokers, maxBodyBytes, logger, dead
       if (res.headersSent) return;
       const local = err instanceof LocalReply ? err : new LocalReply(500, "internal error");
       if (!(err instanceof LocalReply)) log.error({ err, requestId }, "gateway failure");
-      else log.info({ requestId, method: req.method, path: (req.url ?? "/").split("?", 1)[0].slice(0, 200), status: local.status, reason: LOCAL_REPLIES[local.status] }, "request refused");
+      else if (!called) log.info({ requestId, method: req.method, path: (req.url ?? "/").split("?", 1)[0].slice(0, 200), status: local.status, reason: LOCAL_REPLIES[local.status] }, "request refused");
       send(res, local.status, localReplyBody(local, requestId), requestId ? { "x-request-id": requestId } : {});
     }
   };

@@ -4,20 +4,24 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import type { CallContext, Middleware } from "../../call/context";
+import { NAME_PATTERN, normalizeName } from "../../validation";
 import { failedOutcome } from "./outcome";
 
 const NEEDS_A_LOOK = new Set(["INTERNAL", "UNAVAILABLE"]);
 
 /**
  * The tenant a call acts on: the caller's own when it belongs to one, else the one the request
- * names (`tenant`, Supavisor's `external_id`, or a TenantService request's `name`).
+ * names (`tenant`, Supavisor's `external_id`, or a TenantService request's `name`) if it is a
+ * valid tenant name: the line runs before validation, and must not carry whatever was sent.
  */
 function tenantOf(request: unknown, ctx: CallContext): string | undefined {
   if (ctx.principal?.tenant) return ctx.principal.tenant;
   if (typeof request !== "object" || request === null) return undefined;
   const fields = request as { tenant?: unknown; externalId?: unknown; name?: unknown };
   const named = fields.tenant ?? fields.externalId ?? (ctx.method.startsWith("/qod.v1.TenantService/") ? fields.name : undefined);
-  return typeof named === "string" && named !== "" ? named : undefined;
+  if (typeof named !== "string") return undefined;
+  const name = normalizeName(named);
+  return NAME_PATTERN.test(name) ? name : undefined;
 }
 
 /** `logger` is the service's base logger; the line carries every key itself, each once. */
