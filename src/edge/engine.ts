@@ -395,7 +395,7 @@ function checkedRoute(name: string): string {
 
 const num = (value: string | null | undefined): number => (value ? Number(value) : 0);
 
-const emptyFigures = (): RouteFigures => ({
+export const emptyFigures = (): RouteFigures => ({
   clientsActive: 0,
   clientsWaiting: 0,
   serversActive: 0,
@@ -404,6 +404,11 @@ const emptyFigures = (): RouteFigures => ({
   queries: 0,
   waitTimeUs: 0,
 });
+
+/** Adds `more` to `sum`, figure by figure (all are counts or totals). */
+export function addFigures(sum: RouteFigures, more: RouteFigures): void {
+  for (const key of Object.keys(more) as (keyof RouteFigures)[]) sum[key] += more[key];
+}
 
 function sameRoutes(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   if (a.size !== b.size) return false;

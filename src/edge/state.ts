@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import type { Logger } from "pino";
 import { parseScramVerifier, type ScramVerifier } from "../scram";
 import { compileAllowList, type AllowList } from "./allow-list";
-import type { RouteFigures } from "./engine";
+import { addFigures, emptyFigures, type RouteFigures } from "./engine";
 import type { ProfileRoutes } from "./engines";
 import { fatal, type Fatal } from "./fatal";
 import { RouteConfigError, routeLine } from "./pgbouncer-config";
@@ -152,33 +152,19 @@ export function routesByProfile(pools: readonly PoolEntry[]): Map<string, string
   return byProfile;
 }
 
-export interface PoolStats {
-  /** Sessions open through the edge (both ports). */
+/** A pool's figures: its two routes' summed, and its sessions open through the edge (both ports). */
+export interface PoolStats extends RouteFigures {
   clients: number;
-  clientsActive: number;
-  clientsWaiting: number;
-  serversActive: number;
-  serversIdle: number;
-  transactions: number;
-  queries: number;
-  waitTimeUs: number;
 }
 
 /** Per pool: its open sessions, and the engine's figures of its two routes summed. */
 export function poolStats(pools: ReadonlyMap<string, PoolEntry>, figures: ReadonlyMap<string, RouteFigures>): Map<string, PoolStats> {
   const stats = new Map<string, PoolStats>();
   for (const [id, entry] of pools) {
-    const s: PoolStats = { clients: entry.sessions.size, clientsActive: 0, clientsWaiting: 0, serversActive: 0, serversIdle: 0, transactions: 0, queries: 0, waitTimeUs: 0 };
+    const s: PoolStats = { clients: entry.sessions.size, ...emptyFigures() };
     for (const mode of POOL_MODES) {
       const f = figures.get(routeName(id, mode));
-      if (!f) continue;
-      s.clientsActive += f.clientsActive;
-      s.clientsWaiting += f.clientsWaiting;
-      s.serversActive += f.serversActive;
-      s.serversIdle += f.serversIdle;
-      s.transactions += f.transactions;
-      s.queries += f.queries;
-      s.waitTimeUs += f.waitTimeUs;
+      if (f) addFigures(s, f);
     }
     stats.set(id, s);
   }
