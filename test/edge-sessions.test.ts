@@ -1,6 +1,7 @@
 // Clients through the edge: psql (libpq) and node-postgres, on the transaction and the session port,
 // over plain TCP and TLS; authentication failures; the checks; cancel; a small pool under load.
 import assert from "node:assert/strict";
+import type { Socket } from "node:net";
 import { spawn } from "node:child_process";
 import type { Client } from "pg";
 import { generateSelfSignedCertificate, type CertificatePair } from "../src/edge/tls";
@@ -78,6 +79,23 @@ describe("edge sessions", () => {
         const client = await pgClient(port, `app.${tenant}`, PASSWORD, db.database);
         assert.deepEqual((await client.query("select 1 as one")).rows, [{ one: 1 }]);
         await client.end();
+      }
+    });
+
+    it("lets a client that says goodbye (Terminate) go without a FATAL, even before its socket closes", async () => {
+      for (const port of [tx(), se()]) {
+        const client = await pgClient(port, `app.${tenant}`, PASSWORD, db.database);
+        await client.query("select 1");
+        // Terminate, with the socket left open: PgBouncer's close now comes before the client's,
+        // the order a busy machine gives node-postgres's end() now and then.
+        const stream = (client as unknown as { connection: { stream: Socket } }).connection.stream;
+        const received: Buffer[] = [];
+        stream.on("data", (chunk: Buffer) => received.push(chunk));
+        client.on("error", () => {}); // node-postgres did not send the Terminate itself: it calls the close unexpected
+        const closed = new Promise((resolve) => stream.once("close", resolve));
+        stream.write(Buffer.from([0x58, 0, 0, 0, 4]));
+        await closed;
+        assert.equal(Buffer.concat(received).toString("latin1"), "", "nothing after the goodbye: no FATAL 08006");
       }
     });
 

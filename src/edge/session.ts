@@ -24,6 +24,8 @@ export class Session {
   #done = false;
   /** The client sent something the engine has not answered with ReadyForQuery yet (best effort). */
   #busy = false;
+  /** The client's last chunk ended with Terminate: the engine closing next is the goodbye, not a loss. */
+  #clientLeaving = false;
   #held = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #terminateTimeoutMs: number;
@@ -105,6 +107,7 @@ export class Session {
 
   #fromClient = (chunk: Buffer): void => {
     this.#busy = true;
+    this.#clientLeaving = endsWithTerminate(chunk);
     if (!this.#upstream!.write(chunk)) this.#client.pause();
   };
 
@@ -148,8 +151,10 @@ export class Session {
   #upstreamClosed = (): void => {
     if (this.#done || this.#ending) return;
     // The engine went away (restart, route removed). Say so if the stream is at a boundary and
-    // PgBouncer did not just send its own error; mid-message nothing clean can be said.
-    if (this.#walker.atBoundary && this.#walker.lastType !== MessageType.errorResponse) {
+    // PgBouncer did not just send its own error; mid-message nothing clean can be said. After the
+    // client's Terminate, PgBouncer closing is the answer to it: a FATAL then would reach a
+    // client that is closing (node-postgres raises it as an error of a client already ended).
+    if (this.#walker.atBoundary && this.#walker.lastType !== MessageType.errorResponse && !this.#clientLeaving) {
       this.#ending = fatalMessage(fatal.poolerLost());
     } else {
       this.#ending = Buffer.alloc(0);
@@ -174,4 +179,10 @@ export class Session {
     this.#onClose(this);
     this.#resolveClosed();
   };
+}
+
+/** Whether `chunk` ends with a Terminate message ('X', length 4), as a client's last write does. */
+function endsWithTerminate(chunk: Buffer): boolean {
+  const at = chunk.length - 5;
+  return at >= 0 && chunk[at] === MessageType.terminate && chunk.readInt32BE(at + 1) === 4;
 }
